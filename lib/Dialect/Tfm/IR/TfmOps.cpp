@@ -1,0 +1,245 @@
+//===- TfmOps.cpp - tfm op verifiers --------------------------------------===//
+//
+// Each verifier names the operand and the dimension that disagree, so that an
+// importer bug or a hand-written test reads as a sentence, not a puzzle.
+//
+//===----------------------------------------------------------------------===//
+
+#include "monocard/Dialect/Tfm/IR/TfmOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace monocard::tfm;
+
+namespace {
+
+/// Checks that `value` has rank `rank`; names it `what` otherwise.
+LogicalResult checkRank(Operation *op, StringRef what, Value value,
+                        int64_t rank) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() != rank)
+    return op->emitOpError() << what << " must have rank " << rank << ", got "
+                             << type;
+  return success();
+}
+
+LogicalResult checkStatic(Operation *op, StringRef what, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!type.hasStaticShape())
+    return op->emitOpError() << what << " must have a static shape, got "
+                             << type;
+  return success();
+}
+
+/// Checks that `a` and `b` have the same element type.
+LogicalResult checkSameElementType(Operation *op, StringRef whatA, Value a,
+                                   StringRef whatB, Value b) {
+  Type ea = cast<ShapedType>(a.getType()).getElementType();
+  Type eb = cast<ShapedType>(b.getType()).getElementType();
+  if (ea != eb)
+    return op->emitOpError() << whatA << " element type " << ea
+                             << " does not match " << whatB
+                             << " element type " << eb;
+  return success();
+}
+
+/// Checks dimension `da` of `a` equals dimension `db` of `b`.
+LogicalResult checkDim(Operation *op, StringRef whatA, Value a, int64_t da,
+                       StringRef whatB, Value b, int64_t db) {
+  int64_t sa = cast<ShapedType>(a.getType()).getDimSize(da);
+  int64_t sb = cast<ShapedType>(b.getType()).getDimSize(db);
+  if (sa != sb)
+    return op->emitOpError() << whatA << " dim " << da << " (" << sa
+                             << ") does not match " << whatB << " dim " << db
+                             << " (" << sb << ")";
+  return success();
+}
+
+int64_t lastDim(Value v) {
+  auto type = cast<ShapedType>(v.getType());
+  return type.getDimSize(type.getRank() - 1);
+}
+
+/// Shape of `v` without its last axis.
+ArrayRef<int64_t> leadingShape(Value v) {
+  return cast<ShapedType>(v.getType()).getShape().drop_back();
+}
+
+} // namespace
+
+LogicalResult ParamOp::verify() {
+  return checkStatic(*this, "result", getResult());
+}
+
+LogicalResult KvCacheOp::verify() {
+  if (failed(checkRank(*this, "cache", getResult(), 3)) ||
+      failed(checkStatic(*this, "cache", getResult())))
+    return failure();
+  return success();
+}
+
+LogicalResult KvAppendOp::verify() {
+  if (failed(checkRank(*this, "cache", getCache(), 3)) ||
+      failed(checkRank(*this, "new rows", getRows(), 3)) ||
+      failed(checkSameElementType(*this, "new rows", getRows(), "cache",
+                                  getCache())) ||
+      failed(checkDim(*this, "new rows", getRows(), 1, "cache", getCache(),
+                      0)) ||
+      failed(checkDim(*this, "new rows", getRows(), 2, "cache", getCache(), 2)))
+    return failure();
+  int64_t rows = getRows().getType().getDimSize(0);
+  int64_t capacity = getCache().getType().getDimSize(1);
+  if (rows > capacity)
+    return emitOpError() << "appends " << rows
+                         << " rows to a cache of only " << capacity
+                         << " positions";
+  return success();
+}
+
+LogicalResult EmbeddingOp::verify() {
+  if (failed(checkRank(*this, "table", getTable(), 2)) ||
+      failed(checkRank(*this, "ids", getIds(), 1)) ||
+      failed(checkRank(*this, "result", getResult(), 2)) ||
+      failed(checkSameElementType(*this, "result", getResult(), "table",
+                                  getTable())) ||
+      failed(checkDim(*this, "result", getResult(), 0, "ids", getIds(), 0)) ||
+      failed(checkDim(*this, "result", getResult(), 1, "table", getTable(), 1)))
+    return failure();
+  return success();
+}
+
+LogicalResult RmsNormOp::verify() {
+  if (failed(checkRank(*this, "weight", getWeight(), 1)) ||
+      failed(checkSameElementType(*this, "weight", getWeight(), "input",
+                                  getInput())))
+    return failure();
+  int64_t rank = getInput().getType().getRank();
+  if (rank < 1)
+    return emitOpError() << "input must have rank >= 1";
+  if (!(getEps().convertToDouble() > 0))
+    return emitOpError() << "eps must be > 0";
+  return checkDim(*this, "weight", getWeight(), 0, "input", getInput(),
+                  rank - 1);
+}
+
+LogicalResult LayerNormOp::verify() {
+  if (failed(checkRank(*this, "weight", getWeight(), 1)) ||
+      failed(checkRank(*this, "bias", getBias(), 1)) ||
+      failed(checkSameElementType(*this, "weight", getWeight(), "input",
+                                  getInput())) ||
+      failed(checkSameElementType(*this, "bias", getBias(), "input",
+                                  getInput())))
+    return failure();
+  int64_t rank = getInput().getType().getRank();
+  if (rank < 1)
+    return emitOpError() << "input must have rank >= 1";
+  if (!(getEps().convertToDouble() > 0))
+    return emitOpError() << "eps must be > 0";
+  if (failed(checkDim(*this, "weight", getWeight(), 0, "input", getInput(),
+                      rank - 1)))
+    return failure();
+  return checkDim(*this, "bias", getBias(), 0, "input", getInput(), rank - 1);
+}
+
+LogicalResult LinearOp::verify() {
+  if (failed(checkRank(*this, "input", getInput(), 2)) ||
+      failed(checkRank(*this, "weight", getWeight(), 2)) ||
+      failed(checkRank(*this, "result", getResult(), 2)) ||
+      failed(checkSameElementType(*this, "weight", getWeight(), "input",
+                                  getInput())) ||
+      failed(checkSameElementType(*this, "result", getResult(), "input",
+                                  getInput())) ||
+      failed(checkDim(*this, "weight", getWeight(), 1, "input", getInput(),
+                      1)) ||
+      failed(checkDim(*this, "result", getResult(), 0, "input", getInput(),
+                      0)) ||
+      failed(checkDim(*this, "result", getResult(), 1, "weight", getWeight(),
+                      0)))
+    return failure();
+  if (Value bias = getBias()) {
+    if (failed(checkRank(*this, "bias", bias, 1)) ||
+        failed(checkSameElementType(*this, "bias", bias, "input",
+                                    getInput())) ||
+        failed(checkDim(*this, "bias", bias, 0, "weight", getWeight(), 0)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult RopeOp::verify() {
+  if (failed(checkRank(*this, "input", getInput(), 3)))
+    return failure();
+  int64_t headDim = getInput().getType().getDimSize(2);
+  if (ShapedType::isDynamic(headDim) || headDim % 2 != 0)
+    return emitOpError() << "head dim must be even, got " << headDim;
+  if (!(getTheta().convertToDouble() > 0))
+    return emitOpError() << "theta must be > 0";
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  if (failed(checkRank(*this, "query", getQuery(), 3)) ||
+      failed(checkRank(*this, "key cache", getKeyCache(), 3)) ||
+      failed(checkRank(*this, "value cache", getValueCache(), 3)))
+    return failure();
+  if (getKeyCache().getType() != getValueCache().getType())
+    return emitOpError() << "key cache " << getKeyCache().getType()
+                         << " and value cache " << getValueCache().getType()
+                         << " must have the same type";
+  if (getResult().getType() != getQuery().getType())
+    return emitOpError() << "result " << getResult().getType()
+                         << " must have the query's type "
+                         << getQuery().getType();
+  if (failed(checkSameElementType(*this, "query", getQuery(), "key cache",
+                                  getKeyCache())) ||
+      failed(checkDim(*this, "query", getQuery(), 2, "key cache",
+                      getKeyCache(), 2)))
+    return failure();
+  int64_t heads = getNumHeads(), kvHeads = getNumKvHeads();
+  if (kvHeads <= 0 || heads % kvHeads != 0)
+    return emitOpError() << "number of query heads (" << heads
+                         << ") must be a multiple of the number of KV heads ("
+                         << kvHeads << ")";
+  int64_t rows = getQuery().getType().getDimSize(0);
+  int64_t capacity = getKeyCache().getType().getDimSize(1);
+  if (rows > capacity)
+    return emitOpError() << rows << " query rows exceed the cache's "
+                         << capacity << " positions";
+  if (!(getScale().convertToDouble() > 0))
+    return emitOpError() << "scale must be > 0";
+  return success();
+}
+
+LogicalResult ArgmaxOp::verify() {
+  auto input = getInput().getType();
+  if (input.getRank() < 1)
+    return emitOpError() << "input must have rank >= 1";
+  if (getResult().getType().getShape() != leadingShape(getInput()))
+    return emitOpError() << "result " << getResult().getType()
+                         << " must have the input's shape without its last "
+                            "axis";
+  return success();
+}
+
+LogicalResult SampleOp::verify() {
+  auto logits = getLogits().getType();
+  if (logits.getRank() < 1)
+    return emitOpError() << "logits must have rank >= 1";
+  ArrayRef<int64_t> rows = leadingShape(getLogits());
+  if (getResult().getType().getShape() != rows)
+    return emitOpError() << "result " << getResult().getType()
+                         << " must have the logits' shape without its last "
+                            "axis";
+  if (getUniform().getType().getShape() != rows ||
+      !getUniform().getType().getElementType().isF32())
+    return emitOpError() << "uniform " << getUniform().getType()
+                         << " must be f32 with one value per logits row";
+  if (lastDim(getLogits()) < 1)
+    return emitOpError() << "logits must have at least one column";
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "monocard/Dialect/Tfm/IR/TfmOps.cpp.inc"

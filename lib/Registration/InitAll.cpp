@@ -1,0 +1,20 @@
+//===- InitAll.cpp - register Monocard's dialects and passes --------------===//
+
+#include "monocard/InitAll.h"
+#include "monocard/Dialect/Tfm/IR/TfmDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+
+void monocard::registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<monocard::tfm::TfmDialect>();
+  // Upstream: the lowering pipelines touch linalg, bufferization, scf,
+  // vector, memref, gpu, nvvm, nvgpu and llvm; registering them all keeps
+  // monocard-opt able to read any stage's output.
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+}
+
+void monocard::registerAllPasses() { mlir::registerAllPasses(); }

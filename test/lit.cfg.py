@@ -1,0 +1,32 @@
+# The Monocard lit suite: FileCheck tests of passes and tools, and the
+# end-to-end tests that compile checkpoints and compare with the reference.
+import os
+import shutil
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "Monocard"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.monocard_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.monocard_tools_dir, append_path=True)
+
+# Debian's python3 sees python3-numpy; a pyenv python3 earlier on PATH may not.
+python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+config.substitutions.append(("%python", python))
+config.substitutions.append(("%monocard_src", config.monocard_src_root))
+config.substitutions.append(
+    ("%mkckpt", python + " " + os.path.join(config.monocard_src_root,
+                                             "python", "monocard",
+                                             "make_checkpoint.py")))
+config.environment["PYTHONPATH"] = os.path.join(config.monocard_src_root,
+                                                "python")
+
+if shutil.which("ptxas", path="/usr/local/cuda/bin"):
+    config.available_features.add("ptxas")
