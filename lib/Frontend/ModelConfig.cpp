@@ -250,14 +250,26 @@ Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
     cfg.slidingWindow = *w;
   }
 
-  if (const json::Value *rs = obj->get("rope_scaling")) {
-    if (rs->kind() != json::Value::Null) {
-      const json::Object *rsObj = rs->getAsObject();
-      if (!rsObj)
-        return f.fail("field 'rope_scaling' must be an object or null");
-      if (Error e = parseRopeScaling(*rsObj, path, cfg))
-        return std::move(e);
+  // transformers >= 5 writes `rope_parameters` (theta and scaling in one
+  // object) instead of `rope_theta` + `rope_scaling`.
+  for (StringRef key : {"rope_scaling", "rope_parameters"}) {
+    const json::Value *rs = obj->get(key);
+    if (!rs || rs->kind() == json::Value::Null)
+      continue;
+    const json::Object *rsObj = rs->getAsObject();
+    if (!rsObj)
+      return f.fail("field '" + key + "' must be an object or null");
+    if (key == "rope_parameters" && !f.has("rope_theta")) {
+      Expected<double> theta = FieldReader(*rsObj, path).number("rope_theta",
+                                                                10000.0);
+      if (!theta)
+        return theta.takeError();
+      if (*theta <= 0)
+        return f.fail("field 'rope_theta' must be > 0");
+      cfg.ropeTheta = *theta;
     }
+    if (Error e = parseRopeScaling(*rsObj, path, cfg))
+      return std::move(e);
   }
   return cfg;
 }

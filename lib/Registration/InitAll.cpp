@@ -1,7 +1,9 @@
 //===- InitAll.cpp - register Monocard's dialects and passes --------------===//
 
 #include "monocard/InitAll.h"
+#include "monocard/Conversion/Passes.h"
 #include "monocard/Dialect/Tfm/IR/TfmDialect.h"
+#include "monocard/Dialect/Tfm/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -17,4 +19,8 @@ void monocard::registerAllDialects(mlir::DialectRegistry &registry) {
   mlir::registerAllExtensions(registry);
 }
 
-void monocard::registerAllPasses() { mlir::registerAllPasses(); }
+void monocard::registerAllPasses() {
+  mlir::registerAllPasses();
+  monocard::tfm::registerTfmPasses();
+  monocard::registerConversionPasses();
+}

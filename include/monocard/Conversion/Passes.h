@@ -1,0 +1,25 @@
+//===- Passes.h - conversions out of tfm ------------------------*- C++ -*-===//
+
+#ifndef MONOCARD_CONVERSION_PASSES_H
+#define MONOCARD_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace monocard {
+
+#define GEN_PASS_DECL
+#include "monocard/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "monocard/Conversion/Passes.h.inc"
+
+} // namespace monocard
+
+#endif // MONOCARD_CONVERSION_PASSES_H

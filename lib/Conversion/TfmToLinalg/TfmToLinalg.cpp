@@ -1,0 +1,674 @@
+//===- TfmToLinalg.cpp - tfm step functions -> linalg on tensors ----------===//
+//
+// Lowers each op to linalg.generic on tensors, and the step function itself
+// to the runtime ABI (docs/runtime-abi.md). Weights and the KV cache are
+// views of the byte buffers the runtime passes in, so bufferization keeps
+// them where they are: weights are read in place, cache appends write in
+// place, and the only new buffers are the step's intermediates, which
+// tfm-plan-memory then packs into the arena.
+//
+//===----------------------------------------------------------------------===//
+
+#include "monocard/Conversion/Passes.h"
+#include "monocard/Dialect/Tfm/IR/TfmOps.h"
+
+#include "LinalgBuilders.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <cmath>
+
+namespace monocard {
+#define GEN_PASS_DEF_TFMLOWERTOLINALG
+#include "monocard/Conversion/Passes.h.inc"
+} // namespace monocard
+
+using namespace mlir;
+using namespace monocard;
+namespace tfm = monocard::tfm;
+using utils::IteratorType;
+
+namespace {
+
+constexpr IteratorType kPar = IteratorType::parallel;
+constexpr IteratorType kRed = IteratorType::reduction;
+
+/// Inverse RoPE frequencies θ^(-2i/d), with Llama 3's adjustment if present
+/// (transformers' _compute_llama3_parameters), rounded to f32 as HF does.
+SmallVector<float> ropeFrequencies(tfm::RopeOp op) {
+  int64_t dim = op.getInput().getType().getDimSize(2);
+  double theta = op.getTheta().convertToDouble();
+  SmallVector<float> freqs;
+  for (int64_t i = 0; i < dim / 2; ++i) {
+    // HF computes base ** (arange(0, dim, 2) / dim) in f32, then 1/x.
+    float exponent = float(2 * i) / float(dim);
+    float inv = 1.0f / std::pow(float(theta), exponent);
+    if (auto s = op.getScalingAttr()) {
+      double factor = s.getFactor().convertToDouble();
+      double low = s.getLowFreqFactor().convertToDouble();
+      double high = s.getHighFreqFactor().convertToDouble();
+      double old = double(s.getOriginalMaxPositionEmbeddings());
+      double lowWavelen = old / low, highWavelen = old / high;
+      double wavelen = 2 * M_PI / inv;
+      if (wavelen > lowWavelen) {
+        inv = float(inv / factor);
+      } else if (wavelen >= highWavelen) {
+        double smooth = (old / wavelen - low) / (high - low);
+        inv = float((1 - smooth) * inv / factor + smooth * inv);
+      }
+    }
+    freqs.push_back(inv);
+  }
+  return freqs;
+}
+
+class StepLowering {
+public:
+  StepLowering(func::FuncOp fn, DictionaryAttr recipe, int64_t weightsBytes,
+               int64_t kvBytes)
+      : fn(fn), b(fn.getContext()), recipe(recipe), weightsBytes(weightsBytes),
+        kvBytes(kvBytes) {}
+
+  LogicalResult run();
+
+private:
+  LogicalResult rewriteSignature();
+  LogicalResult lower(Operation *op);
+  Value indexToF32(Location loc, Value index) {
+    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+    return arith::SIToFPOp::create(b, loc, b.getF32Type(), i64);
+  }
+  Value view(Location loc, Value base, int64_t offset, RankedTensorType type,
+             bool writable, Value *memrefOut = nullptr);
+
+  Value lowerParam(tfm::ParamOp op);
+  Value lowerKvCache(tfm::KvCacheOp op);
+  Value lowerKvAppend(tfm::KvAppendOp op);
+  Value lowerEmbedding(tfm::EmbeddingOp op);
+  Value lowerRmsNorm(tfm::RmsNormOp op);
+  Value lowerLayerNorm(tfm::LayerNormOp op);
+  Value lowerLinear(tfm::LinearOp op);
+  Value lowerRope(tfm::RopeOp op);
+  Value lowerAttention(tfm::AttentionOp op);
+  Value lowerSoftmax(Location loc, Value x);
+  Value lowerArgmax(tfm::ArgmaxOp op);
+
+  func::FuncOp fn;
+  OpBuilder b;
+  DictionaryAttr recipe; // param name -> offset
+  int64_t weightsBytes, kvBytes;
+  Value weights, kv;
+  llvm::StringMap<Value> paramViews;
+  DenseMap<Value, Value> cacheMemrefs; // to_tensor result -> kv view
+};
+
+Value StepLowering::view(Location loc, Value base, int64_t offset,
+                         RankedTensorType type, bool writable,
+                         Value *memrefOut) {
+  Value shift = arith::ConstantIndexOp::create(b, loc, offset);
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value m = memref::ViewOp::create(b, loc, memrefType, base, shift,
+                                   ValueRange{});
+  if (memrefOut)
+    *memrefOut = m;
+  return bufferization::ToTensorOp::create(b, loc, type, m, /*restrict=*/true,
+                                           writable);
+}
+
+Value StepLowering::lowerParam(tfm::ParamOp op) {
+  StringRef name = op.getName();
+  auto it = paramViews.find(name);
+  if (it != paramViews.end())
+    return it->second;
+  auto offset = recipe.getAs<IntegerAttr>(name);
+  if (!offset) {
+    op.emitOpError() << "has no packed offset; run tfm-layout-weights first";
+    return {};
+  }
+  // Views sit at the top of the function so that one serves every use.
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointAfterValue(weights);
+  Value v = view(op.getLoc(), weights, offset.getInt(), op.getType(), false);
+  paramViews[name] = v;
+  return v;
+}
+
+Value StepLowering::lowerKvCache(tfm::KvCacheOp op) {
+  RankedTensorType type = op.getType();
+  int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  int64_t index = 2 * int64_t(op.getLayer()) +
+                  (op.getKind() == tfm::KvKind::value ? 1 : 0);
+  if ((index + 1) * bytes > kvBytes) {
+    op.emitOpError() << "layer " << op.getLayer()
+                     << " lies outside the KV cache";
+    return {};
+  }
+  Value memref;
+  Value t = view(op.getLoc(), kv, index * bytes, type, true, &memref);
+  cacheMemrefs[t] = memref;
+  return t;
+}
+
+Value StepLowering::lowerKvAppend(tfm::KvAppendOp op) {
+  Location loc = op.getLoc();
+  auto rows = op.getRows().getType(); // [T, Hkv, Dh]
+  int64_t t = rows.getDimSize(0), h = rows.getDimSize(1),
+          d = rows.getDimSize(2);
+  Value cacheMemref = cacheMemrefs.lookup(op.getCache());
+  if (!cacheMemref) {
+    op.emitOpError() << "cache operand must come straight from tfm.kv_cache";
+    return {};
+  }
+  // [T, Hkv, Dh] -> [Hkv, T, Dh], the cache's order.
+  Value init = emptyTensor(b, loc, {h, t, d}, rows.getElementType());
+  Value transposed =
+      linalg::TransposeOp::create(b, loc, op.getRows(), init,
+                                  ArrayRef<int64_t>{1, 0, 2})
+          .getResult()[0];
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), op.getPosition(),
+                                       b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(h), b.getIndexAttr(t),
+                                     b.getIndexAttr(d)};
+  SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+  Value updated = tensor::InsertSliceOp::create(b, loc, transposed,
+                                                op.getCache(), offsets, sizes,
+                                                strides);
+  // The cache outlives the step: make the new contents land in its buffer.
+  bufferization::MaterializeInDestinationOp::create(
+      b, loc, TypeRange{}, updated, cacheMemref, /*restrict=*/true,
+      /*writable=*/true);
+  return updated;
+}
+
+Value StepLowering::lowerEmbedding(tfm::EmbeddingOp op) {
+  Location loc = op.getLoc();
+  Value table = op.getTable();
+  AffineMap id = b.getMultiDimIdentityMap(2);
+  AffineMap rows = AffineMap::get(2, 0, {b.getAffineDimExpr(0)},
+                                  b.getContext());
+  return generic(b, loc, op.getIds(), emptyLike(b, loc, op.getResult()),
+                 {rows, id}, {kPar, kPar},
+                 [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                   Value row = arith::IndexCastOp::create(
+                       nb, l, nb.getIndexType(), args[0]);
+                   Value col = linalg::IndexOp::create(nb, l, 1);
+                   return tensor::ExtractOp::create(nb, l, table,
+                                                    ValueRange{row, col});
+                 });
+}
+
+Value StepLowering::lowerRmsNorm(tfm::RmsNormOp op) {
+  Location loc = op.getLoc();
+  auto type = op.getInput().getType();
+  double width = double(type.getShape().back());
+  double eps = op.getEps().convertToDouble();
+  Value sumsq = reduceLastAxis(
+      b, loc, op.getInput(), 0.0,
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        return fastAdd(nb, l, a[1], fastMul(nb, l, a[0], a[0]));
+      });
+  // Scale each row by rsqrt(mean + eps), then by the weight (HF's order).
+  int64_t rank = type.getRank();
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap rows = id.dropResult(rank - 1);
+  AffineMap last = AffineMap::get(rank, 0, {b.getAffineDimExpr(rank - 1)},
+                                  b.getContext());
+  SmallVector<IteratorType> iters(rank, kPar);
+  return generic(
+      b, loc, {op.getInput(), sumsq, op.getWeight()}, emptyLike(b, loc,
+                                                                op.getInput()),
+      {id, rows, last, id}, iters,
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value mean = arith::DivFOp::create(nb, l, a[1], f32Const(nb, l, width));
+        Value var = arith::AddFOp::create(nb, l, mean, f32Const(nb, l, eps));
+        Value inv = math::RsqrtOp::create(nb, l, var);
+        Value x = arith::MulFOp::create(nb, l, a[0], inv);
+        return arith::MulFOp::create(nb, l, a[2], x);
+      });
+}
+
+Value StepLowering::lowerLayerNorm(tfm::LayerNormOp op) {
+  Location loc = op.getLoc();
+  auto type = op.getInput().getType();
+  Value width = f32Const(b, loc, double(type.getShape().back()));
+  double eps = op.getEps().convertToDouble();
+  Value sum = reduceLastAxis(b, loc, op.getInput(), 0.0,
+                             [&](OpBuilder &nb, Location l, ValueRange a) {
+                               return fastAdd(nb, l, a[1], a[0]);
+                             });
+  Value mean = elementwise(b, loc, sum,
+                           [&](OpBuilder &nb, Location l, ValueRange a) {
+                             return arith::DivFOp::create(nb, l, a[0], width)
+                                 .getResult();
+                           });
+  // Two-pass variance: sum((x - mean)^2), as torch computes it.
+  int64_t rank = type.getRank();
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap rows = id.dropResult(rank - 1);
+  SmallVector<IteratorType> iters(rank, kPar);
+  iters.back() = kRed;
+  Value zeros = filledTensor(b, loc, type.getShape().drop_back(),
+                             b.getF32Type(), 0.0);
+  Value sqdev = generic(b, loc, {op.getInput(), mean}, zeros,
+                        {id, rows, rows}, iters,
+                        [&](OpBuilder &nb, Location l, ValueRange a) {
+                          Value dx = arith::SubFOp::create(nb, l, a[0], a[1]);
+                          return fastAdd(nb, l, a[2], fastMul(nb, l, dx, dx));
+                        });
+  AffineMap last = AffineMap::get(rank, 0, {b.getAffineDimExpr(rank - 1)},
+                                  b.getContext());
+  SmallVector<IteratorType> par(rank, kPar);
+  return generic(
+      b, loc, {op.getInput(), mean, sqdev, op.getWeight(), op.getBias()},
+      emptyLike(b, loc, op.getInput()), {id, rows, rows, last, last, id}, par,
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value var = arith::DivFOp::create(nb, l, a[2], width);
+        var = arith::AddFOp::create(nb, l, var, f32Const(nb, l, eps));
+        Value inv = math::RsqrtOp::create(nb, l, var);
+        Value x = arith::SubFOp::create(nb, l, a[0], a[1]);
+        x = arith::MulFOp::create(nb, l, x, inv);
+        x = arith::MulFOp::create(nb, l, x, a[3]);
+        return arith::AddFOp::create(nb, l, x, a[4]);
+      });
+}
+
+Value StepLowering::lowerLinear(tfm::LinearOp op) {
+  Location loc = op.getLoc();
+  auto out = op.getResult().getType(); // [T, N]
+  Value init;
+  if (Value bias = op.getBias()) {
+    // Start the accumulator at the bias: one pass fewer over the output.
+    AffineMap col = AffineMap::get(2, 0, {b.getAffineDimExpr(1)},
+                                   b.getContext());
+    init = generic(b, loc, bias, emptyLike(b, loc, op.getResult()),
+                   {col, b.getMultiDimIdentityMap(2)}, {kPar, kPar},
+                   [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  } else {
+    init = filledTensor(b, loc, out.getShape(), out.getElementType(), 0.0);
+  }
+  MLIRContext *ctx = b.getContext();
+  AffineExpr t = b.getAffineDimExpr(0), n = b.getAffineDimExpr(1),
+             k = b.getAffineDimExpr(2);
+  SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {t, k}, ctx),
+                                 AffineMap::get(3, 0, {n, k}, ctx),
+                                 AffineMap::get(3, 0, {t, n}, ctx)};
+  return generic(b, loc, {op.getInput(), op.getWeight()}, init, maps,
+                 {kPar, kPar, kRed},
+                 [&](OpBuilder &nb, Location l, ValueRange a) {
+                   return fastAdd(nb, l, a[2], fastMul(nb, l, a[0], a[1]));
+                 });
+}
+
+Value StepLowering::lowerRope(tfm::RopeOp op) {
+  Location loc = op.getLoc();
+  Value input = op.getInput();
+  int64_t dim = op.getInput().getType().getDimSize(2), half = dim / 2;
+  SmallVector<float> freqs = ropeFrequencies(op);
+  auto freqType = RankedTensorType::get({half}, b.getF32Type());
+  Value freqTensor = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(freqType, ArrayRef<float>(freqs)));
+  Value pos0 = op.getPosition();
+  return generic(
+      b, loc, ValueRange{input}, emptyLike(b, loc, input),
+      {b.getMultiDimIdentityMap(3), b.getMultiDimIdentityMap(3)},
+      {kPar, kPar, kPar},
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value t = linalg::IndexOp::create(nb, l, 0);
+        Value h = linalg::IndexOp::create(nb, l, 1);
+        Value d = linalg::IndexOp::create(nb, l, 2);
+        Value cHalf = arith::ConstantIndexOp::create(nb, l, half);
+        Value isLow = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult,
+                                            d, cHalf);
+        Value i = arith::RemUIOp::create(nb, l, d, cHalf);
+        Value freq = tensor::ExtractOp::create(nb, l, freqTensor, i);
+        Value p = arith::AddIOp::create(nb, l, pos0, t);
+        Value angle = arith::MulFOp::create(nb, l, indexToF32(l, p), freq);
+        Value cos = math::CosOp::create(nb, l, angle);
+        Value sin = math::SinOp::create(nb, l, angle);
+        // The partner element: d + half for the low half, d - half above.
+        Value up = arith::AddIOp::create(nb, l, d, cHalf);
+        Value down = arith::SubIOp::create(nb, l, d, cHalf);
+        Value pd = arith::SelectOp::create(nb, l, isLow, up, down);
+        Value partner = tensor::ExtractOp::create(nb, l, input,
+                                                  ValueRange{t, h, pd});
+        Value negPartner = arith::NegFOp::create(nb, l, partner);
+        Value rot = arith::SelectOp::create(nb, l, isLow, negPartner, partner);
+        Value xc = arith::MulFOp::create(nb, l, a[0], cos);
+        Value rs = arith::MulFOp::create(nb, l, rot, sin);
+        return arith::AddFOp::create(nb, l, xc, rs);
+      });
+}
+
+Value StepLowering::lowerSoftmax(Location loc, Value x) {
+  Value max = reduceLastAxis(
+      b, loc, x, -INFINITY, [](OpBuilder &nb, Location l, ValueRange a) {
+        return arith::MaximumFOp::create(nb, l, a[0], a[1]).getResult();
+      });
+  Value e = mapWithRowValues(b, loc, x, max,
+                             [](OpBuilder &nb, Location l, ValueRange a) {
+                               Value s = arith::SubFOp::create(nb, l, a[0],
+                                                               a[1]);
+                               return math::ExpOp::create(nb, l, s)
+                                   .getResult();
+                             });
+  Value sum = reduceLastAxis(b, loc, e, 0.0,
+                             [](OpBuilder &nb, Location l, ValueRange a) {
+                               return fastAdd(nb, l, a[1], a[0]);
+                             });
+  return mapWithRowValues(b, loc, e, sum,
+                          [](OpBuilder &nb, Location l, ValueRange a) {
+                            return arith::DivFOp::create(nb, l, a[0], a[1])
+                                .getResult();
+                          });
+}
+
+Value StepLowering::lowerAttention(tfm::AttentionOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto q = op.getQuery().getType(); // [T, H, Dh]
+  int64_t rows = q.getDimSize(0), heads = q.getDimSize(1),
+          dh = q.getDimSize(2);
+  int64_t cap = op.getKeyCache().getType().getDimSize(1);
+  int64_t group = heads / op.getNumKvHeads();
+  double scale = op.getScale().convertToDouble();
+  bool causal = op.getCausal();
+  Value pos0 = op.getPosition();
+
+  // scores[h, t, s] = scale * q[t, h, :] . k[h / group, s, :], masked to
+  // -inf past each query's position.
+  AffineExpr h = b.getAffineDimExpr(0), t = b.getAffineDimExpr(1),
+             s = b.getAffineDimExpr(2), d = b.getAffineDimExpr(3);
+  Value zeros = filledTensor(b, loc, {heads, rows, cap}, b.getF32Type(), 0.0);
+  Value dots = generic(
+      b, loc, {op.getQuery(), op.getKeyCache()}, zeros,
+      {AffineMap::get(4, 0, {t, h, d}, ctx),
+       AffineMap::get(4, 0, {h.floorDiv(group), s, d}, ctx),
+       AffineMap::get(4, 0, {h, t, s}, ctx)},
+      {kPar, kPar, kPar, kRed}, [](OpBuilder &nb, Location l, ValueRange a) {
+        return fastAdd(nb, l, a[2], fastMul(nb, l, a[0], a[1]));
+      });
+  Value scores = elementwise(
+      b, loc, dots, [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value tt = linalg::IndexOp::create(nb, l, 1);
+        Value ss = linalg::IndexOp::create(nb, l, 2);
+        Value limit = causal ? arith::AddIOp::create(nb, l, pos0, tt)
+                             : arith::AddIOp::create(
+                                   nb, l, pos0,
+                                   arith::ConstantIndexOp::create(nb, l,
+                                                                  rows - 1));
+        Value visible = arith::CmpIOp::create(
+            nb, l, arith::CmpIPredicate::ule, ss, limit);
+        Value scaled = arith::MulFOp::create(nb, l, a[0],
+                                             f32Const(nb, l, scale));
+        return arith::SelectOp::create(nb, l, visible, scaled,
+                                       f32Const(nb, l, -INFINITY));
+      });
+  Value probs = lowerSoftmax(loc, scores);
+
+  // out[t, h, :] = sum_s probs[h, t, s] * v[h / group, s, :]
+  AffineExpr ot = b.getAffineDimExpr(0), oh = b.getAffineDimExpr(1),
+             od = b.getAffineDimExpr(2), os = b.getAffineDimExpr(3);
+  Value outInit = filledTensor(b, loc, {rows, heads, dh}, b.getF32Type(), 0.0);
+  return generic(b, loc, {probs, op.getValueCache()}, outInit,
+                 {AffineMap::get(4, 0, {oh, ot, os}, ctx),
+                  AffineMap::get(4, 0, {oh.floorDiv(group), os, od}, ctx),
+                  AffineMap::get(4, 0, {ot, oh, od}, ctx)},
+                 {kPar, kPar, kPar, kRed},
+                 [](OpBuilder &nb, Location l, ValueRange a) {
+                   return fastAdd(nb, l, a[2], fastMul(nb, l, a[0], a[1]));
+                 });
+}
+
+Value StepLowering::lowerArgmax(tfm::ArgmaxOp op) {
+  Location loc = op.getLoc();
+  auto type = op.getInput().getType();
+  int64_t rank = type.getRank();
+  ArrayRef<int64_t> rows = type.getShape().drop_back();
+  Value maxInit = filledTensor(b, loc, rows, b.getF32Type(), -INFINITY);
+  Value idxInit = filledTensor(b, loc, rows, b.getI32Type(), 0);
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap r = id.dropResult(rank - 1);
+  SmallVector<IteratorType> iters(rank, kPar);
+  iters.back() = kRed;
+  // Strictly greater: the lowest index wins ties, as torch.argmax does.
+  auto gen = linalg::GenericOp::create(
+      b, loc, TypeRange{maxInit.getType(), idxInit.getType()},
+      ValueRange{op.getInput()}, ValueRange{maxInit, idxInit}, {id, r, r},
+      iters, [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value i = linalg::IndexOp::create(nb, l, rank - 1);
+        Value i32 = arith::IndexCastOp::create(nb, l, nb.getI32Type(), i);
+        Value better = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT,
+                                             a[0], a[1]);
+        Value m = arith::SelectOp::create(nb, l, better, a[0], a[1]);
+        Value k = arith::SelectOp::create(nb, l, better, i32, a[2]);
+        linalg::YieldOp::create(nb, l, ValueRange{m, k});
+      });
+  return gen.getResult(1);
+}
+
+LogicalResult StepLowering::lower(Operation *op) {
+  Location loc = op->getLoc();
+  b.setInsertionPoint(op);
+  auto unary = [&](Value x, auto fn) {
+    return elementwise(b, loc, x, [&](OpBuilder &nb, Location l,
+                                      ValueRange a) -> Value {
+      return fn(nb, l, a[0]);
+    });
+  };
+  auto silu = [](OpBuilder &nb, Location l, Value x) -> Value {
+    // x * sigmoid(x) = x / (1 + exp(-x))
+    Value e = math::ExpOp::create(nb, l, arith::NegFOp::create(nb, l, x));
+    Value den = arith::AddFOp::create(nb, l, f32Const(nb, l, 1.0), e);
+    return arith::DivFOp::create(nb, l, x, den);
+  };
+  Value result;
+  if (auto p = dyn_cast<tfm::ParamOp>(op))
+    result = lowerParam(p);
+  else if (auto c = dyn_cast<tfm::KvCacheOp>(op))
+    result = lowerKvCache(c);
+  else if (auto a = dyn_cast<tfm::KvAppendOp>(op))
+    result = lowerKvAppend(a);
+  else if (auto e = dyn_cast<tfm::EmbeddingOp>(op))
+    result = lowerEmbedding(e);
+  else if (auto n = dyn_cast<tfm::RmsNormOp>(op))
+    result = lowerRmsNorm(n);
+  else if (auto n = dyn_cast<tfm::LayerNormOp>(op))
+    result = lowerLayerNorm(n);
+  else if (auto l = dyn_cast<tfm::LinearOp>(op))
+    result = lowerLinear(l);
+  else if (auto r = dyn_cast<tfm::RopeOp>(op))
+    result = lowerRope(r);
+  else if (auto at = dyn_cast<tfm::AttentionOp>(op))
+    result = lowerAttention(at);
+  else if (auto s = dyn_cast<tfm::SiluOp>(op))
+    result = unary(s.getInput(), silu);
+  else if (auto g = dyn_cast<tfm::GeluOp>(op)) {
+    bool tanhApprox = g.getApproximate() == tfm::GeluApproximation::tanh;
+    result = unary(g.getInput(), [&](OpBuilder &nb, Location l,
+                                     Value x) -> Value {
+      Value half = arith::MulFOp::create(nb, l, x, f32Const(nb, l, 0.5));
+      Value inner;
+      if (tanhApprox) {
+        // 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))
+        Value x3 = arith::MulFOp::create(
+            nb, l, x, arith::MulFOp::create(nb, l, x, x));
+        Value poly = arith::AddFOp::create(
+            nb, l, x, arith::MulFOp::create(nb, l, x3, f32Const(nb, l, 0.044715)));
+        inner = math::TanhOp::create(
+            nb, l,
+            arith::MulFOp::create(nb, l, poly,
+                                  f32Const(nb, l, std::sqrt(2.0 / M_PI))));
+      } else {
+        // 0.5x(1 + erf(x / sqrt(2)))
+        inner = math::ErfOp::create(
+            nb, l, arith::MulFOp::create(nb, l, x, f32Const(nb, l, M_SQRT1_2)));
+      }
+      return arith::MulFOp::create(
+          nb, l, half, arith::AddFOp::create(nb, l, f32Const(nb, l, 1.0), inner));
+    });
+  } else if (auto s = dyn_cast<tfm::SwigluOp>(op))
+    result = elementwise(b, loc, {s.getGate(), s.getUp()},
+                         [&](OpBuilder &nb, Location l, ValueRange a) {
+                           return arith::MulFOp::create(nb, l,
+                                                        silu(nb, l, a[0]), a[1])
+                               .getResult();
+                         });
+  else if (auto ad = dyn_cast<tfm::AddOp>(op))
+    result = elementwise(b, loc, {ad.getLhs(), ad.getRhs()},
+                         [](OpBuilder &nb, Location l, ValueRange a) {
+                           return arith::AddFOp::create(nb, l, a[0], a[1])
+                               .getResult();
+                         });
+  else if (auto m = dyn_cast<tfm::MulOp>(op))
+    result = elementwise(b, loc, {m.getLhs(), m.getRhs()},
+                         [](OpBuilder &nb, Location l, ValueRange a) {
+                           return arith::MulFOp::create(nb, l, a[0], a[1])
+                               .getResult();
+                         });
+  else if (auto s = dyn_cast<tfm::SoftmaxOp>(op))
+    result = lowerSoftmax(loc, s.getInput());
+  else if (auto am = dyn_cast<tfm::ArgmaxOp>(op))
+    result = lowerArgmax(am);
+  else if (isa<tfm::SampleOp>(op))
+    return op->emitOpError()
+           << "has no CPU lowering: the launcher samples on the host";
+  else
+    return success(); // not a tfm op
+  if (!result)
+    return failure();
+  op->getResult(0).replaceAllUsesWith(result);
+  op->erase();
+  return success();
+}
+
+LogicalResult StepLowering::rewriteSignature() {
+  // Before: (tokens: tensor<Txi32>, pos: index, [n_valid: index])
+  //           -> tensor<1xVxf32>
+  // After:  (weights, kv, arena, tokens: memref, pos, [n_valid],
+  //          logits: memref) -> ()
+  FunctionType type = fn.getFunctionType();
+  if (type.getNumResults() != 1 || type.getNumInputs() < 2)
+    return fn.emitOpError() << "is not a tfm step function (tokens, position"
+                               "[, n_valid]) -> logits";
+  auto tokensType = dyn_cast<RankedTensorType>(type.getInput(0));
+  auto logitsType = dyn_cast<RankedTensorType>(type.getResult(0));
+  if (!tokensType || !logitsType)
+    return fn.emitOpError() << "step functions take token ids and return "
+                               "logits as ranked tensors";
+  MLIRContext *ctx = fn.getContext();
+  Block &entry = fn.getBody().front();
+  Location loc = fn.getLoc();
+  auto bytes = [&](int64_t n) {
+    return MemRefType::get({n}, IntegerType::get(ctx, 8));
+  };
+  weights = entry.insertArgument(0u, bytes(weightsBytes), loc);
+  kv = entry.insertArgument(1u, bytes(kvBytes), loc);
+  entry.insertArgument(2u, bytes(ShapedType::kDynamic), loc);
+  auto tokensMemref = MemRefType::get(tokensType.getShape(),
+                                      tokensType.getElementType());
+  auto logitsMemref = MemRefType::get(logitsType.getShape(),
+                                      logitsType.getElementType());
+  BlockArgument tokens = entry.getArgument(3);
+  tokens.setType(tokensMemref);
+  BlockArgument logits = entry.addArgument(logitsMemref, loc);
+
+  b.setInsertionPointToStart(&entry);
+  Value tokensTensor =
+      bufferization::ToTensorOp::create(b, loc, tokensType, tokens, true);
+  tokens.replaceAllUsesExcept(tokensTensor, tokensTensor.getDefiningOp());
+
+  auto ret = cast<func::ReturnOp>(entry.getTerminator());
+  b.setInsertionPoint(ret);
+  bufferization::MaterializeInDestinationOp::create(
+      b, loc, TypeRange{}, ret.getOperand(0), logits, true, true);
+  func::ReturnOp::create(b, loc);
+  ret.erase();
+
+  SmallVector<Type> inputs(entry.getArgumentTypes());
+  fn.setFunctionType(FunctionType::get(ctx, inputs, {}));
+  StringRef abi[] = {"weights", "kv", "arena", "tokens", "position"};
+  for (unsigned i = 0; i < 5; ++i)
+    fn.setArgAttr(i, "tfm.abi", b.getStringAttr(abi[i]));
+  if (inputs.size() == 7)
+    fn.setArgAttr(5, "tfm.abi", b.getStringAttr("n_valid"));
+  fn.setArgAttr(inputs.size() - 1, "tfm.abi", b.getStringAttr("logits"));
+  return success();
+}
+
+LogicalResult StepLowering::run() {
+  // The CPU kernels compute in f32; f16/bf16 compute is the CUDA target's.
+  WalkResult typed = fn.walk([&](Operation *op) {
+    if (op->getDialect() && isa<tfm::TfmDialect>(op->getDialect()))
+      for (Type t : op->getResultTypes())
+        if (auto rt = dyn_cast<RankedTensorType>(t))
+          if (!rt.getElementType().isF32() && !rt.getElementType().isInteger(32)) {
+            op->emitOpError() << "computes in " << rt.getElementType()
+                              << "; tfm-lower-to-linalg supports f32 "
+                                 "(compile with --dtype f32)";
+            return WalkResult::interrupt();
+          }
+    return WalkResult::advance();
+  });
+  if (typed.wasInterrupted())
+    return failure();
+  if (failed(rewriteSignature()))
+    return failure();
+  SmallVector<Operation *> ops;
+  fn.walk([&](Operation *op) {
+    if (isa<tfm::TfmDialect>(op->getDialect()))
+      ops.push_back(op);
+  });
+  for (Operation *op : ops)
+    if (failed(lower(op)))
+      return failure();
+  return success();
+}
+
+struct TfmLowerToLinalgPass
+    : public monocard::impl::TfmLowerToLinalgBase<TfmLowerToLinalgPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto weights = module->getAttrOfType<DictionaryAttr>("tfm.weights");
+    if (!weights || !weights.getAs<IntegerAttr>("bytes") ||
+        !weights.getAs<ArrayAttr>("recipe")) {
+      module.emitError() << "module has no 'tfm.weights' layout; run "
+                            "tfm-layout-weights first";
+      return signalPassFailure();
+    }
+    NamedAttrList offsets;
+    for (Attribute entry : weights.getAs<ArrayAttr>("recipe")) {
+      auto dict = cast<DictionaryAttr>(entry);
+      offsets.append(dict.getAs<FlatSymbolRefAttr>("param").getValue(),
+                     dict.get("offset"));
+    }
+    DictionaryAttr recipe = offsets.getDictionary(module.getContext());
+    int64_t weightsBytes =
+        std::max<int64_t>(1, weights.getAs<IntegerAttr>("bytes").getInt());
+
+    // The KV buffer holds every layer's K and V (docs/runtime-abi.md).
+    int64_t kvBytes = 0;
+    module.walk([&](tfm::KvCacheOp op) {
+      auto t = op.getType();
+      int64_t bytes = t.getNumElements() * t.getElementTypeBitWidth() / 8;
+      kvBytes = std::max(kvBytes, (2 * int64_t(op.getLayer()) + 2) * bytes);
+    });
+    kvBytes = std::max<int64_t>(kvBytes, 1);
+
+    for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      bool isStep = false;
+      fn.walk([&](Operation *op) {
+        if (isa<tfm::TfmDialect>(op->getDialect()))
+          isStep = true;
+      });
+      if (!isStep)
+        continue;
+      StepLowering lowering(fn, recipe, weightsBytes, kvBytes);
+      if (failed(lowering.run()))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace

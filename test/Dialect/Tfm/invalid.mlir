@@ -1,0 +1,302 @@
+// RUN: monocard-opt %s -split-input-file -verify-diagnostics
+
+func.func @param_dynamic() {
+  // expected-error @+1 {{result must have a static shape}}
+  %w = tfm.param @w : tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @param_int() {
+  // expected-error @+1 {{must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  %w = tfm.param @w : tensor<4x4xi8>
+  return
+}
+
+// -----
+
+func.func @kv_cache_rank() {
+  // expected-error @+1 {{cache must have rank 3}}
+  %c = tfm.kv_cache key[0] : tensor<8x16xf32>
+  return
+}
+
+// -----
+
+func.func @kv_append_heads(%k: tensor<1x4x16xf32>, %p: index) {
+  %c = tfm.kv_cache key[0] : tensor<2x8x16xf32>
+  // expected-error @+1 {{new rows dim 1 (4) does not match cache dim 0 (2)}}
+  %c2 = tfm.kv_append %k into %c[%p] : tensor<1x4x16xf32> into tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @kv_append_head_dim(%k: tensor<1x2x8xf32>, %p: index) {
+  %c = tfm.kv_cache key[0] : tensor<2x8x16xf32>
+  // expected-error @+1 {{new rows dim 2 (8) does not match cache dim 2 (16)}}
+  %c2 = tfm.kv_append %k into %c[%p] : tensor<1x2x8xf32> into tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @kv_append_too_many(%k: tensor<9x2x16xf32>, %p: index) {
+  %c = tfm.kv_cache key[0] : tensor<2x8x16xf32>
+  // expected-error @+1 {{appends 9 rows to a cache of only 8 positions}}
+  %c2 = tfm.kv_append %k into %c[%p] : tensor<9x2x16xf32> into tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @kv_append_dtype(%k: tensor<1x2x16xf16>, %p: index) {
+  %c = tfm.kv_cache key[0] : tensor<2x8x16xf32>
+  // expected-error @+1 {{new rows element type 'f16' does not match cache element type 'f32'}}
+  %c2 = tfm.kv_append %k into %c[%p] : tensor<1x2x16xf16> into tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_width(%ids: tensor<3xi32>) {
+  %t = tfm.param @t : tensor<100x64xf32>
+  // expected-error @+1 {{result dim 1 (32) does not match table dim 1 (64)}}
+  %x = tfm.embedding %t[%ids] : tensor<100x64xf32>, tensor<3xi32> -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_rows(%ids: tensor<3xi32>) {
+  %t = tfm.param @t : tensor<100x64xf32>
+  // expected-error @+1 {{result dim 0 (2) does not match ids dim 0 (3)}}
+  %x = tfm.embedding %t[%ids] : tensor<100x64xf32>, tensor<3xi32> -> tensor<2x64xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_ids_rank(%ids: tensor<3x1xi32>) {
+  %t = tfm.param @t : tensor<100x64xf32>
+  // expected-error @+1 {{ids must have rank 1}}
+  %x = tfm.embedding %t[%ids] : tensor<100x64xf32>, tensor<3x1xi32> -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_width(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<32xf32>
+  // expected-error @+1 {{weight dim 0 (32) does not match input dim 1 (64)}}
+  %y = tfm.rms_norm %x, %w {eps = 1.0e-5 : f64} : tensor<3x64xf32>, tensor<32xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_dtype(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<64xf16>
+  // expected-error @+1 {{weight element type 'f16' does not match input element type 'f32'}}
+  %y = tfm.rms_norm %x, %w {eps = 1.0e-5 : f64} : tensor<3x64xf32>, tensor<64xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_eps(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<64xf32>
+  // expected-error @+1 {{eps must be > 0}}
+  %y = tfm.rms_norm %x, %w {eps = 0.0 : f64} : tensor<3x64xf32>, tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_bias(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<64xf32>
+  %b = tfm.param @b : tensor<16xf32>
+  // expected-error @+1 {{bias dim 0 (16) does not match input dim 1 (64)}}
+  %y = tfm.layer_norm %x, %w, %b {eps = 1.0e-5 : f64} : tensor<3x64xf32>, tensor<64xf32>, tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_inner(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<32x48xf32>
+  // expected-error @+1 {{weight dim 1 (48) does not match input dim 1 (64)}}
+  %y = tfm.linear %x, %w : tensor<3x64xf32>, tensor<32x48xf32> -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_out(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<32x64xf32>
+  // expected-error @+1 {{result dim 1 (16) does not match weight dim 0 (32)}}
+  %y = tfm.linear %x, %w : tensor<3x64xf32>, tensor<32x64xf32> -> tensor<3x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_rows(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<32x64xf32>
+  // expected-error @+1 {{result dim 0 (4) does not match input dim 0 (3)}}
+  %y = tfm.linear %x, %w : tensor<3x64xf32>, tensor<32x64xf32> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<32x64xf32>
+  %b = tfm.param @b : tensor<64xf32>
+  // expected-error @+1 {{bias dim 0 (64) does not match weight dim 0 (32)}}
+  %y = tfm.linear %x, %w, %b : tensor<3x64xf32>, tensor<32x64xf32>, tensor<64xf32> -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_dtype(%x: tensor<3x64xf32>) {
+  %w = tfm.param @w : tensor<32x64xbf16>
+  // expected-error @+1 {{weight element type 'bf16' does not match input element type 'f32'}}
+  %y = tfm.linear %x, %w : tensor<3x64xf32>, tensor<32x64xbf16> -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_rank(%x: tensor<64xf32>) {
+  %w = tfm.param @w : tensor<32x64xf32>
+  // expected-error @+1 {{input must have rank 2}}
+  %y = tfm.linear %x, %w : tensor<64xf32>, tensor<32x64xf32> -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
+func.func @rope_odd(%x: tensor<3x4x15xf32>, %p: index) {
+  // expected-error @+1 {{head dim must be even, got 15}}
+  %y = tfm.rope %x[%p] {theta = 10000.0 : f64} : tensor<3x4x15xf32>
+  return
+}
+
+// -----
+
+func.func @rope_theta(%x: tensor<3x4x16xf32>, %p: index) {
+  // expected-error @+1 {{theta must be > 0}}
+  %y = tfm.rope %x[%p] {theta = -1.0 : f64} : tensor<3x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling(%x: tensor<3x4x16xf32>, %p: index) {
+  // expected-error @+1 {{llama3 rope scaling needs high_freq_factor > low_freq_factor}}
+  %y = tfm.rope %x[%p] {theta = 10000.0 : f64, scaling = #tfm.llama3_scaling<factor = 8.0, low_freq_factor = 4.0, high_freq_factor = 1.0, original_max_position_embeddings = 8192>} : tensor<3x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_gqa(%q: tensor<3x6x16xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<4x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<4x32x16xf32>
+  // expected-error @+1 {{number of query heads (6) must be a multiple of the number of KV heads (4)}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.25 : f64} : tensor<3x6x16xf32>, tensor<4x32x16xf32>, tensor<4x32x16xf32> -> tensor<3x6x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_head_dim(%q: tensor<3x4x8xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<2x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<2x32x16xf32>
+  // expected-error @+1 {{query dim 2 (8) does not match key cache dim 2 (16)}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.25 : f64} : tensor<3x4x8xf32>, tensor<2x32x16xf32>, tensor<2x32x16xf32> -> tensor<3x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_kv_mismatch(%q: tensor<3x4x16xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<2x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<2x16x16xf32>
+  // expected-error @+1 {{key cache 'tensor<2x32x16xf32>' and value cache 'tensor<2x16x16xf32>' must have the same type}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.25 : f64} : tensor<3x4x16xf32>, tensor<2x32x16xf32>, tensor<2x16x16xf32> -> tensor<3x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_result(%q: tensor<3x4x16xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<2x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<2x32x16xf32>
+  // expected-error @+1 {{result 'tensor<3x2x16xf32>' must have the query's type 'tensor<3x4x16xf32>'}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.25 : f64} : tensor<3x4x16xf32>, tensor<2x32x16xf32>, tensor<2x32x16xf32> -> tensor<3x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_rows(%q: tensor<40x4x16xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<2x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<2x32x16xf32>
+  // expected-error @+1 {{40 query rows exceed the cache's 32 positions}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.25 : f64} : tensor<40x4x16xf32>, tensor<2x32x16xf32>, tensor<2x32x16xf32> -> tensor<40x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_scale(%q: tensor<3x4x16xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<2x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<2x32x16xf32>
+  // expected-error @+1 {{scale must be > 0}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.0 : f64} : tensor<3x4x16xf32>, tensor<2x32x16xf32>, tensor<2x32x16xf32> -> tensor<3x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_types(%g: tensor<3x64xf32>, %u: tensor<3x32xf32>) {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %y = "tfm.swiglu"(%g, %u) : (tensor<3x64xf32>, tensor<3x32xf32>) -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
+func.func @add_types(%a: tensor<3x64xf32>, %b: tensor<3x64xf16>) {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %y = "tfm.add"(%a, %b) : (tensor<3x64xf32>, tensor<3x64xf16>) -> tensor<3x64xf32>
+  return
+}
+
+// -----
+
+func.func @argmax_shape(%x: tensor<2x100xf32>) {
+  // expected-error @+1 {{result 'tensor<100xi32>' must have the input's shape without its last axis}}
+  %y = tfm.argmax %x : tensor<2x100xf32> -> tensor<100xi32>
+  return
+}
+
+// -----
+
+func.func @sample_uniform(%x: tensor<2x100xf32>, %u: tensor<3xf32>, %t: f32, %k: i32, %p: f32) {
+  // expected-error @+1 {{uniform 'tensor<3xf32>' must be f32 with one value per logits row}}
+  %y = tfm.sample %x, %u temperature %t top_k %k top_p %p : tensor<2x100xf32>, tensor<3xf32> -> tensor<2xi32>
+  return
+}
+
+// -----
+
+func.func @sample_result(%x: tensor<2x100xf32>, %u: tensor<2xf32>, %t: f32, %k: i32, %p: f32) {
+  // expected-error @+1 {{result 'tensor<3xi32>' must have the logits' shape without its last axis}}
+  %y = tfm.sample %x, %u temperature %t top_k %k top_p %p : tensor<2x100xf32>, tensor<2xf32> -> tensor<3xi32>
+  return
+}
