@@ -33,6 +33,14 @@ namespace tfm = monocard::tfm;
 
 namespace {
 
+/// KV positions: --max-seq rounded up to whole prefill chunks, so that the
+/// padded rows of the last chunk still land inside the cache. The launcher
+/// never lets a real token past --max-seq.
+int64_t kvCapacity(const ImportOptions &opts) {
+  int64_t chunk = std::min(opts.prefillChunk, opts.maxSeq);
+  return (opts.maxSeq + chunk - 1) / chunk * chunk;
+}
+
 /// Builds one step function: `rows` tokens in, one row of logits out.
 class StepBuilder {
 public:
@@ -111,7 +119,7 @@ Value StepBuilder::layer(Value x, Value pos, int64_t l) {
   k = rope(splitHeads(k, cfg.numKvHeads), pos);
   v = splitHeads(v, cfg.numKvHeads);
 
-  auto cacheType = tensor({cfg.numKvHeads, opts.maxSeq, cfg.headDim});
+  auto cacheType = tensor({cfg.numKvHeads, kvCapacity(opts), cfg.headDim});
   Value kCache = tfm::KvCacheOp::create(b, loc, cacheType, tfm::KvKind::key, l);
   Value vCache =
       tfm::KvCacheOp::create(b, loc, cacheType, tfm::KvKind::value, l);

@@ -1,23 +1,34 @@
 //===- monocard-compile.cpp - checkpoint -> standalone executable ---------===//
 //
-// monocard-compile MODEL_DIR|FILE.mlir [--emit=tfm] [--max-seq N]
-//                  [--prefill-chunk N] [--dtype f32|f16|bf16] [-o OUT]
+// monocard-compile MODEL_DIR|FILE.mlir [--target=cpu] [-o OUT]
+//     [--emit=tfm|linalg|memplan|llvm|obj|exe] [--max-seq N]
+//     [--prefill-chunk N] [--dtype f32|f16|bf16] [--cpu native|NAME]
 //
-// Every failure is one line on stderr, `error: ...`, and exit status 1.
+// With --emit=exe (the default) it writes OUT, the program, and, when the
+// input is a checkpoint directory, OUT.weights, the packed weights. It always
+// prints a one-line memory plan. Every failure is one line on stderr,
+// `error: ...`, and exit status 1.
 //
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Frontend/ImportCheckpoint.h"
 #include "monocard/InitAll.h"
+#include "monocard/Runtime/ModelInfo.h"
+#include "monocard/Runtime/Packer.h"
+#include "monocard/Target/CpuPipeline.h"
+#include "monocard/Target/HostObject.h"
+#include "monocard/Target/ModelInfo.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -27,16 +38,25 @@ using namespace mlir;
 
 namespace {
 
-enum class Emit { Tfm };
+enum class Emit { Tfm, Linalg, Memplan, Llvm, Obj, Exe };
 
 cl::opt<std::string> inputPath(cl::Positional, cl::desc("MODEL_DIR|FILE.mlir"),
                                cl::Required);
-cl::opt<std::string> outputPath("o", cl::desc("output file ('-' for stdout)"),
-                                cl::value_desc("path"), cl::init("-"));
-cl::opt<Emit> emit("emit", cl::desc("what to produce"),
-                   cl::values(clEnumValN(Emit::Tfm, "tfm",
-                                         "the imported tfm IR")),
-                   cl::init(Emit::Tfm));
+cl::opt<std::string> outputPath("o", cl::desc("output path"),
+                                cl::value_desc("path"), cl::init(""));
+cl::opt<Emit> emit(
+    "emit", cl::desc("what to produce"),
+    cl::values(clEnumValN(Emit::Tfm, "tfm", "the imported tfm IR"),
+               clEnumValN(Emit::Linalg, "linalg", "linalg on tensors"),
+               clEnumValN(Emit::Memplan, "memplan",
+                          "the memory plan as JSON"),
+               clEnumValN(Emit::Llvm, "llvm", "the LLVM dialect"),
+               clEnumValN(Emit::Obj, "obj", "the host object file"),
+               clEnumValN(Emit::Exe, "exe",
+                          "a standalone executable (default)")),
+    cl::init(Emit::Exe));
+cl::opt<std::string> target("target", cl::desc("cpu (cuda: a later issue)"),
+                            cl::init("cpu"));
 cl::opt<int64_t> maxSeq("max-seq",
                         cl::desc("KV cache positions (context length)"),
                         cl::init(256));
@@ -46,11 +66,15 @@ cl::opt<int64_t> prefillChunk("prefill-chunk",
 cl::opt<std::string> dtype("dtype",
                            cl::desc("compute and weight type: f32, f16, bf16"),
                            cl::init("f32"));
+cl::opt<std::string> cpu("cpu", cl::desc("host CPU to tune for"),
+                         cl::init("native"));
 
 int fail(const Twine &msg) {
   WithColor::error(errs(), "monocard-compile") << msg << "\n";
   return 1;
 }
+
+int fail(Error e) { return fail(toString(std::move(e))); }
 
 /// A tfm module from a checkpoint directory or a .mlir file.
 FailureOr<OwningOpRef<ModuleOp>> loadInput(MLIRContext &ctx,
@@ -91,6 +115,38 @@ FailureOr<OwningOpRef<ModuleOp>> loadInput(MLIRContext &ctx,
   return std::move(module);
 }
 
+/// Writes `text` to `path` ('-' or empty: stdout).
+Error writeText(StringRef path, StringRef text) {
+  std::string msg;
+  auto out = openOutputFile(path.empty() ? "-" : path, &msg);
+  if (!out)
+    return createStringError(inconvertibleErrorCode(), msg);
+  out->os() << text;
+  out->keep();
+  return Error::success();
+}
+
+Error printModule(ModuleOp module, StringRef path) {
+  std::string text;
+  raw_string_ostream os(text);
+  module->print(os);
+  os << "\n";
+  return writeText(path, text);
+}
+
+Error runStage(ModuleOp module, monocard::CpuStage stage) {
+  PassManager pm(module->getContext());
+  monocard::addCpuStage(pm, stage);
+  if (failed(pm.run(module)))
+    return createStringError(inconvertibleErrorCode(),
+                             "lowering failed (see the diagnostics above)");
+  return Error::success();
+}
+
+std::string humanBytes(int64_t bytes) {
+  return formatv("{0:f2} MiB", double(bytes) / (1024.0 * 1024.0)).str();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -99,25 +155,90 @@ int main(int argc, char **argv) {
       argc, argv, "Monocard: compile a Hugging Face checkpoint to a program\n");
   if (dtype != "f32" && dtype != "f16" && dtype != "bf16")
     return fail("--dtype must be f32, f16 or bf16, got '" + dtype + "'");
+  if (target != "cpu")
+    return fail("--target=" + target +
+                " is not available in this build (supported: cpu)");
+  if (emit == Emit::Exe && outputPath.empty())
+    return fail("-o OUT is required to build an executable");
 
   DialectRegistry registry;
   monocard::registerAllDialects(registry);
   MLIRContext ctx(registry);
-  ctx.allowUnregisteredDialects(false);
 
   std::string error;
-  FailureOr<OwningOpRef<ModuleOp>> module = loadInput(ctx, error);
-  if (failed(module))
+  FailureOr<OwningOpRef<ModuleOp>> loaded = loadInput(ctx, error);
+  if (failed(loaded))
     return fail(error);
-  if (failed(verify(**module)))
+  ModuleOp module = **loaded;
+  if (failed(verify(module)))
     return fail(inputPath + ": the IR does not verify");
+  if (emit == Emit::Tfm)
+    return errorToBool(printModule(module, outputPath)) ? 1 : 0;
 
-  std::string msg;
-  auto out = openOutputFile(outputPath, &msg);
-  if (!out)
-    return fail(msg);
-  (*module)->print(out->os());
-  out->os() << "\n";
-  out->keep();
+  if (Error e = runStage(module, monocard::CpuStage::Linalg))
+    return fail(std::move(e));
+  if (emit == Emit::Linalg) {
+    if (Error e = printModule(module, outputPath))
+      return fail(std::move(e));
+    return 0;
+  }
+  if (Error e = runStage(module, monocard::CpuStage::Memplan))
+    return fail(std::move(e));
+
+  // The plan is known from here on: report it every time.
+  Expected<monocard::MemorySummary> mem = monocard::summarizeMemory(module);
+  if (!mem)
+    return fail(mem.takeError());
+  errs() << formatv("memory plan: weights {0} + KV cache {1} + arena {2} "
+                    "(liveness lower bound {3}, naive {4})\n",
+                    humanBytes(mem->weightsBytes), humanBytes(mem->kvBytes),
+                    humanBytes(mem->arenaBytes), humanBytes(mem->lowerBound),
+                    humanBytes(mem->naiveBytes));
+  if (emit == Emit::Memplan) {
+    Expected<std::string> plan = monocard::buildMemplanJson(module);
+    if (!plan)
+      return fail(plan.takeError());
+    if (Error e = writeText(outputPath, *plan + "\n"))
+      return fail(std::move(e));
+    return 0;
+  }
+  Expected<std::string> info = monocard::buildModelInfoJson(module, target);
+  if (!info)
+    return fail(info.takeError());
+
+  if (Error e = runStage(module, monocard::CpuStage::Llvm))
+    return fail(std::move(e));
+  if (emit == Emit::Llvm) {
+    if (Error e = printModule(module, outputPath))
+      return fail(std::move(e));
+    return 0;
+  }
+
+  std::string objPath = emit == Emit::Obj ? outputPath.getValue()
+                                          : outputPath + ".o";
+  if (Error e = monocard::emitHostObject(module, *info, cpu, objPath))
+    return fail(std::move(e));
+  if (emit == Emit::Obj)
+    return 0;
+  Error linked = monocard::linkExecutable(objPath, outputPath);
+  sys::fs::remove(objPath);
+  if (linked)
+    return fail(std::move(linked));
+
+  // Pack the weights now when they are at hand; otherwise `OUT --pack DIR`
+  // does it where the program runs.
+  if (sys::fs::is_directory(inputPath)) {
+    monocard::ModelInfo parsed;
+    std::string err;
+    if (!monocard::parseModelInfo(*info, parsed, err))
+      return fail("internal: model info does not parse: " + err);
+    monocard::PackReport report;
+    if (!monocard::packWeights(parsed, inputPath, outputPath + ".weights",
+                               err, &report))
+      return fail(err);
+    errs() << formatv("packed {0} tensors into {1}.weights ({2})\n",
+                      report.Tensors, outputPath,
+                      humanBytes(int64_t(report.FileBytes)));
+  }
   return 0;
 }

@@ -161,17 +161,21 @@ Value StepLowering::lowerKvAppend(tfm::KvAppendOp op) {
     op.emitOpError() << "cache operand must come straight from tfm.kv_cache";
     return {};
   }
-  // [T, Hkv, Dh] -> [Hkv, T, Dh], the cache's order.
-  Value init = emptyTensor(b, loc, {h, t, d}, rows.getElementType());
-  Value transposed =
-      linalg::TransposeOp::create(b, loc, op.getRows(), init,
-                                  ArrayRef<int64_t>{1, 0, 2})
-          .getResult()[0];
+  // Transpose [T, Hkv, Dh] -> [Hkv, T, Dh] straight into the cache slice
+  // (destination-passing style: bufferization writes it in place).
   SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), op.getPosition(),
                                        b.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes = {b.getIndexAttr(h), b.getIndexAttr(t),
                                      b.getIndexAttr(d)};
   SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+  auto sliceType = RankedTensorType::get({h, t, d}, rows.getElementType());
+  Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType,
+                                               op.getCache(), offsets, sizes,
+                                               strides);
+  Value transposed =
+      linalg::TransposeOp::create(b, loc, op.getRows(), slice,
+                                  ArrayRef<int64_t>{1, 0, 2})
+          .getResult()[0];
   Value updated = tensor::InsertSliceOp::create(b, loc, transposed,
                                                 op.getCache(), offsets, sizes,
                                                 strides);
@@ -640,7 +644,7 @@ struct TfmLowerToLinalgPass
     NamedAttrList offsets;
     for (Attribute entry : weights.getAs<ArrayAttr>("recipe")) {
       auto dict = cast<DictionaryAttr>(entry);
-      offsets.append(dict.getAs<FlatSymbolRefAttr>("param").getValue(),
+      offsets.append(dict.getAs<StringAttr>("param").getValue(),
                      dict.get("offset"));
     }
     DictionaryAttr recipe = offsets.getDictionary(module.getContext());

@@ -1,4 +1,4 @@
-//===- MemoryPlan.h - static buffer placement over live intervals -*- C++ -*-===//
+//===- MemoryPlan.h - buffer placement over live intervals ---*- C++ -*-===//
 //
 // The pure half of the memory plan: given each buffer's byte size and the
 // closed interval of program positions where it is live, choose a byte offset

@@ -1,0 +1,25 @@
+//===- CpuPipeline.h - tfm -> LLVM dialect for the host ---------*- C++ -*-===//
+
+#ifndef MONOCARD_TARGET_CPUPIPELINE_H
+#define MONOCARD_TARGET_CPUPIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace monocard {
+
+/// The CPU pipeline in three consecutive stages.
+enum class CpuStage {
+  Linalg,  // tfm-layout-weights, tfm-lower-to-linalg, fusion
+  Memplan, // one-shot bufferization and tfm-plan-memory
+  Llvm,    // loops and the LLVM dialect
+};
+
+/// Adds the passes of one stage (run them in the order above).
+void addCpuStage(mlir::OpPassManager &pm, CpuStage stage);
+
+/// Adds every stage up to and including `last`.
+void buildCpuPipeline(mlir::OpPassManager &pm, CpuStage last);
+
+} // namespace monocard
+
+#endif // MONOCARD_TARGET_CPUPIPELINE_H

@@ -1,0 +1,323 @@
+//===- Launcher.cpp - The program around a compiled model -----------------===//
+//
+// Order matters for error reporting: the command line is checked before
+// anything is loaded, the weights before memory is allocated, and the prompt
+// before the first step runs, so every user mistake is one clear line and no
+// step ever sees bad input.
+//
+//===----------------------------------------------------------------------===//
+
+#include "monocard/Runtime/Launcher.h"
+
+#include "monocard/Runtime/CommandLine.h"
+#include "monocard/Runtime/Json.h"
+#include "monocard/Runtime/Npy.h"
+#include "monocard/Runtime/Packer.h"
+#include "monocard/Runtime/ThreadPool.h"
+#include "monocard/Runtime/Tokenizer.h"
+#include "monocard/Runtime/WeightsFile.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <limits.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+using namespace monocard;
+
+namespace {
+
+int fail(const std::string &Message) {
+  std::fprintf(stderr, "error: %s\n", Message.c_str());
+  return 1;
+}
+
+void note(const std::string &Message) {
+  std::fprintf(stderr, "note: %s\n", Message.c_str());
+}
+
+/// <program>.weights: next to the program as invoked, or next to the real
+/// executable when it was found through PATH (argv[0] has no slash).
+std::string defaultWeightsPath(const std::string &Program) {
+  if (Program.find('/') == std::string::npos) {
+    char Buf[PATH_MAX];
+    ssize_t N = ::readlink("/proc/self/exe", Buf, sizeof(Buf) - 1);
+    if (N > 0)
+      return std::string(Buf, static_cast<size_t>(N)) + ".weights";
+  }
+  return Program + ".weights";
+}
+
+/// A JSON number; rates of zero-length runs come out as 0, never inf/nan.
+std::string num(double V) {
+  if (!(V == V) || V > 1e300 || V < -1e300)
+    V = 0;
+  char Buf[64];
+  std::snprintf(Buf, sizeof(Buf), "%.6g", V);
+  return Buf;
+}
+
+double rate(double Count, double Seconds) {
+  return Seconds > 0 ? Count / Seconds : 0;
+}
+
+std::string idList(const std::vector<int32_t> &Ids, const char *Sep) {
+  std::string S;
+  for (size_t I = 0; I < Ids.size(); ++I)
+    S += (I ? Sep : "") + std::to_string(Ids[I]);
+  return S;
+}
+
+std::string mib(uint64_t Bytes) {
+  char Buf[64];
+  std::snprintf(Buf, sizeof(Buf), "%.2f MiB", Bytes / 1048576.0);
+  return Buf;
+}
+
+uint64_t peakRssBytes() {
+  struct rusage U;
+  return ::getrusage(RUSAGE_SELF, &U) == 0
+             ? static_cast<uint64_t>(U.ru_maxrss) * 1024
+             : 0;
+}
+
+int runBench(ModelRunner &Runner, const LauncherOptions &O,
+             std::vector<int32_t> Prompt) {
+  const ModelInfo &Info = Runner.info();
+  int64_t Steps = O.NumTokens;
+  if (!O.HasPrompt && !O.HasTokens) {
+    // 128 synthetic tokens, fewer if that leaves no room for the steps.
+    int64_t P = std::min<int64_t>(128, Info.MaxSeq);
+    P = std::max<int64_t>(1, std::min(P, Info.MaxSeq - Steps));
+    Prompt = syntheticPrompt(P, Info.VocabSize);
+  }
+  int64_t P = static_cast<int64_t>(Prompt.size());
+  if (P + Steps > Info.MaxSeq) {
+    Steps = Info.MaxSeq - P;
+    note("running " + std::to_string(Steps) +
+         " decode steps: that fills max_seq (" + std::to_string(Info.MaxSeq) +
+         ")");
+  }
+  BenchResult B;
+  benchmark(Runner, Prompt, Steps, B);
+  double PrefillRate = rate(B.PromptTokens, B.PrefillSeconds);
+  double DecodeRate = rate(B.DecodeSteps, B.DecodeSeconds);
+  double MsPerToken =
+      B.DecodeSteps ? 1000.0 * B.DecodeSeconds / B.DecodeSteps : 0;
+  uint64_t Total = Info.WeightsBytes + Info.KvBytes + Info.ArenaBytes;
+  uint64_t Rss = peakRssBytes();
+  if (O.Json) {
+    std::string J = "{\"architecture\":" + jsonQuote(Info.Architecture) +
+                    ",\"target\":" + jsonQuote(Info.Target) +
+                    ",\"threads\":" + std::to_string(B.Threads) +
+                    ",\"prompt_tokens\":" + std::to_string(B.PromptTokens) +
+                    ",\"decode_steps\":" + std::to_string(B.DecodeSteps) +
+                    ",\"prefill_seconds\":" + num(B.PrefillSeconds) +
+                    ",\"prefill_tokens_per_s\":" + num(PrefillRate) +
+                    ",\"decode_seconds\":" + num(B.DecodeSeconds) +
+                    ",\"decode_tokens_per_s\":" + num(DecodeRate) +
+                    ",\"ms_per_token\":" + num(MsPerToken) +
+                    ",\"weights_bytes\":" + std::to_string(Info.WeightsBytes) +
+                    ",\"kv_bytes\":" + std::to_string(Info.KvBytes) +
+                    ",\"arena_bytes\":" + std::to_string(Info.ArenaBytes) +
+                    ",\"total_bytes\":" + std::to_string(Total) +
+                    ",\"peak_rss_bytes\":" + std::to_string(Rss) + "}";
+    std::printf("%s\n", J.c_str());
+    return 0;
+  }
+  std::printf("model:   %s, %lld layers, vocab %lld, max_seq %lld (%s, %d "
+              "threads)\n",
+              Info.Architecture.c_str(), static_cast<long long>(Info.NumLayers),
+              static_cast<long long>(Info.VocabSize),
+              static_cast<long long>(Info.MaxSeq), Info.Target.c_str(),
+              B.Threads);
+  std::printf("prefill: %lld tokens in %.3f ms = %.1f tokens/s\n",
+              static_cast<long long>(B.PromptTokens), B.PrefillSeconds * 1000,
+              PrefillRate);
+  std::printf("decode:  %lld tokens in %.3f ms = %.1f tokens/s (%.3f "
+              "ms/token)\n",
+              static_cast<long long>(B.DecodeSteps), B.DecodeSeconds * 1000,
+              DecodeRate, MsPerToken);
+  std::printf("memory:  weights %s + KV cache %s + arena %s = %s (peak RSS "
+              "%s)\n",
+              mib(Info.WeightsBytes).c_str(), mib(Info.KvBytes).c_str(),
+              mib(Info.ArenaBytes).c_str(), mib(Total).c_str(),
+              mib(Rss).c_str());
+  return 0;
+}
+
+int runGenerate(ModelRunner &Runner, const LauncherOptions &O,
+                const std::vector<int32_t> &Prompt, const Tokenizer *Tok) {
+  const ModelInfo &Info = Runner.info();
+  GenerateOptions G;
+  G.MaxNewTokens = O.NumTokens;
+  G.Sampling.Temperature = O.Temperature;
+  G.Sampling.TopK = O.TopK;
+  G.Sampling.TopP = O.TopP;
+  G.Sampling.Seed = O.Seed;
+  // --prompt runs stop at EOS; token-level runs and --logits-out (compared
+  // row by row with the reference, which never stops) run all n steps.
+  G.StopAtEos = O.HasPrompt && O.LogitsOut.empty();
+  NpyWriter Npy;
+  std::string Error;
+  if (!O.LogitsOut.empty()) {
+    if (O.TemperatureGiven && O.Temperature > 0)
+      note("--logits-out decodes greedily; ignoring --temperature");
+    G.Sampling.Temperature = 0;
+    G.DecodeLast = true;
+    if (!Npy.open(O.LogitsOut, static_cast<uint64_t>(Info.VocabSize), Error))
+      return fail(Error);
+  }
+
+  bool StreamText = !O.Json && O.HasPrompt && Tok;
+  std::unique_ptr<TokenStreamDecoder> Stream;
+  if (StreamText) {
+    Stream = std::make_unique<TokenStreamDecoder>(*Tok,
+                                                  /*SkipSpecialTokens=*/true);
+    Stream->prime(Prompt);
+  }
+  bool First = true;
+  GenerateCallbacks C;
+  C.OnToken = [&](int32_t Token) {
+    if (O.Json)
+      return true;
+    if (StreamText) {
+      std::string Piece = Stream->step(Token);
+      std::fwrite(Piece.data(), 1, Piece.size(), stdout);
+    } else {
+      std::printf(First ? "%d" : ",%d", Token);
+    }
+    First = false;
+    std::fflush(stdout);
+    return true;
+  };
+  if (Npy.isOpen())
+    C.OnLogits = [&](const float *Row) { return Npy.appendRow(Row, Error); };
+
+  GenerateResult R;
+  if (!generate(Runner, Prompt, G, C, R))
+    return fail(Error);
+  if (Npy.isOpen() && !Npy.close(Error))
+    return fail(Error);
+  if (StreamText) {
+    std::string Rest = Stream->flush();
+    std::fwrite(Rest.data(), 1, Rest.size(), stdout);
+  }
+  if (O.Json) {
+    std::string J = "{\"prompt_tokens\":[" + idList(Prompt, ",") +
+                    "],\"tokens\":[" + idList(R.Tokens, ",") + "]";
+    if (Tok)
+      J += ",\"text\":" + jsonQuote(Tok->decode(R.Tokens, true));
+    J += ",\"stop\":" + jsonQuote(R.StopReason) +
+         ",\"prefill_seconds\":" + num(R.PrefillSeconds) +
+         ",\"prefill_tokens_per_s\":" +
+         num(rate(R.PromptTokens, R.PrefillSeconds)) +
+         ",\"decode_steps\":" + std::to_string(R.DecodeSteps) +
+         ",\"decode_tokens_per_s\":" +
+         num(rate(R.DecodeSteps, R.DecodeSeconds)) + ",\"ms_per_token\":" +
+         num(R.DecodeSteps ? 1000.0 * R.DecodeSeconds / R.DecodeSteps : 0) +
+         "}";
+    std::printf("%s", J.c_str());
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  if (R.StopReason == "max_seq")
+    note("stopped after " + std::to_string(R.Tokens.size()) +
+         (R.Tokens.size() == 1 ? " token" : " tokens") +
+         ": the context is full (max_seq " +
+         std::to_string(Info.MaxSeq) + ")");
+  return 0;
+}
+
+int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
+            const StepFunctions &Steps) {
+  std::string Program = Argc > 0 && Argv[0] ? Argv[0] : "model";
+  LauncherOptions O;
+  std::string Error;
+  switch (parseCommandLine(Argc, Argv, O, Error)) {
+  case ParseResult::Help:
+    std::printf("%s", usageText(Program).c_str());
+    return 0;
+  case ParseResult::UsageError:
+    std::fprintf(stderr, "error: %s\n", Error.c_str());
+    return 2;
+  case ParseResult::Ok:
+    break;
+  }
+
+  ModelInfo Info;
+  if (!parseModelInfo(ModelInfoJson ? ModelInfoJson : "", Info, Error))
+    return fail("this program's " + Error);
+
+  if (O.Pack) {
+    std::string Out = O.PackOut.empty() ? defaultWeightsPath(Program)
+                                        : O.PackOut;
+    PackReport Report;
+    if (!packWeights(Info, O.PackDir, Out, Error, &Report))
+      return fail(Error);
+    std::printf("packed %llu tensors from '%s' into '%s' (%llu bytes%s)\n",
+                static_cast<unsigned long long>(Report.Tensors),
+                O.PackDir.c_str(), Out.c_str(),
+                static_cast<unsigned long long>(Report.FileBytes),
+                Report.TokenizerBytes ? ", with tokenizer" : ", no tokenizer");
+    return 0;
+  }
+
+  std::string WeightsPath =
+      O.WeightsPath.empty() ? defaultWeightsPath(Program) : O.WeightsPath;
+  WeightsFile Weights;
+  if (!Weights.open(WeightsPath, Info, Error))
+    return fail(Error);
+
+  // The tokenizer travels inside the weights file. Text needs it; token
+  // runs use it only to add "text" to --json output.
+  std::unique_ptr<Tokenizer> Tok;
+  bool HaveTokenizer = !Weights.tokenizerJson().empty();
+  if (O.HasPrompt && !HaveTokenizer)
+    return fail("weights file '" + WeightsPath +
+                "' has no tokenizer (the checkpoint had no tokenizer.json); "
+                "use --tokens");
+  if (HaveTokenizer && (O.HasPrompt || (O.Json && !O.Bench))) {
+    Tok = Tokenizer::loadJson(Weights.tokenizerJson(), Error,
+                              "tokenizer.json in '" + WeightsPath + "'");
+    if (!Tok && O.HasPrompt)
+      return fail(Error);
+  }
+
+  setThreadCount(O.Threads);
+  ModelRunner Runner;
+  if (!Runner.init(Info, Steps, Weights.data(), Error))
+    return fail(Error);
+
+  std::vector<int32_t> Prompt;
+  if (O.HasTokens) {
+    for (int64_t T : O.Tokens)
+      if (T < 0 || T >= Info.VocabSize)
+        return fail("token id " + std::to_string(T) +
+                    " is out of range (vocab size " +
+                    std::to_string(Info.VocabSize) + ")");
+    Prompt.assign(O.Tokens.begin(), O.Tokens.end());
+  } else if (O.HasPrompt) {
+    Prompt = Tok->encode(O.Prompt, /*AddSpecialTokens=*/true);
+  }
+  if ((O.HasTokens || O.HasPrompt) && !Runner.checkPrompt(Prompt, Error))
+    return fail(Error);
+
+  return O.Bench ? runBench(Runner, O, std::move(Prompt))
+                 : runGenerate(Runner, O, Prompt, Tok.get());
+}
+
+} // namespace
+
+int monocard::runLauncher(int Argc, const char *const *Argv,
+                          const char *ModelInfoJson,
+                          const StepFunctions &Steps) {
+  try {
+    return runMain(Argc, Argv, ModelInfoJson, Steps);
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory");
+  } catch (const std::exception &E) {
+    return fail(E.what());
+  }
+}

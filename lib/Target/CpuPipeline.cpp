@@ -1,0 +1,84 @@
+//===- CpuPipeline.cpp - tfm -> LLVM dialect for the host -----------------===//
+//
+//   tfm-layout-weights, tfm-lower-to-linalg      the ABI, linalg on tensors
+//   canonicalize, cse, elementwise fusion         fewer loops and buffers
+//   one-shot bufferization                        weights/KV/tokens in place
+//   tfm-plan-memory                               intermediates -> arena
+//   linalg -> loops -> cf, math/arith/memref/func -> llvm (bare pointers)
+//
+// LLVM's O3 (HostObject.cpp) then vectorizes the loops; the reductions are
+// marked reassociable so that it may.
+//
+//===----------------------------------------------------------------------===//
+
+#include "monocard/Target/CpuPipeline.h"
+#include "monocard/Conversion/Passes.h"
+#include "monocard/Dialect/Tfm/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace monocard;
+
+static void addLinalgStage(OpPassManager &pm) {
+  pm.addPass(tfm::createTfmLayoutWeights());
+  pm.addPass(createTfmLowerToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+static void addMemplanStage(OpPassManager &pm) {
+  pm.addPass(bufferization::createOneShotBufferizePass());
+  // In-place KV appends leave copies of a slice onto itself: CSE makes the
+  // two subviews one value and canonicalization drops the self-copy.
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(tfm::createTfmPlanMemory());
+}
+
+static void addLlvmStage(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(math::createMathExpandOpsPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcOpts;
+  funcOpts.useBarePtrCallConv = true; // the ABI passes plain pointers
+  pm.addPass(createConvertFuncToLLVMPass(funcOpts));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void monocard::addCpuStage(OpPassManager &pm, CpuStage stage) {
+  switch (stage) {
+  case CpuStage::Linalg:
+    return addLinalgStage(pm);
+  case CpuStage::Memplan:
+    return addMemplanStage(pm);
+  case CpuStage::Llvm:
+    return addLlvmStage(pm);
+  }
+}
+
+void monocard::buildCpuPipeline(OpPassManager &pm, CpuStage last) {
+  for (CpuStage s : {CpuStage::Linalg, CpuStage::Memplan, CpuStage::Llvm}) {
+    addCpuStage(pm, s);
+    if (s == last)
+      return;
+  }
+}

@@ -1,0 +1,265 @@
+//===- UnitTests.cpp - Unit tests of the launcher library -----------------===//
+//
+// Pure functions with exact expected values: dtype conversions (exhaustive
+// where the domain is 16 bits), the sampler, the thread pool, .npy headers,
+// command-line parsing and model-info validation. Ends with the line
+// "N passed, M failed".
+//
+//===----------------------------------------------------------------------===//
+
+#include "monocard/Runtime/CommandLine.h"
+#include "monocard/Runtime/DType.h"
+#include "monocard/Runtime/Generate.h"
+#include "monocard/Runtime/ModelInfo.h"
+#include "monocard/Runtime/Npy.h"
+#include "monocard/Runtime/Sampler.h"
+#include "monocard/Runtime/ThreadPool.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+using namespace monocard;
+
+static int Passed = 0, Failed = 0;
+
+#define CHECK(Cond)                                                            \
+  do {                                                                         \
+    if (Cond) {                                                                \
+      ++Passed;                                                                \
+    } else {                                                                   \
+      ++Failed;                                                                \
+      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #Cond);              \
+    }                                                                          \
+  } while (0)
+
+static float bits(uint32_t U) {
+  float F;
+  std::memcpy(&F, &U, 4);
+  return F;
+}
+
+static void testDType() {
+  // Every half widens exactly and narrows back to itself (NaNs stay NaN).
+  int Bad = 0;
+  for (uint32_t H = 0; H < 65536; ++H) {
+    float F = halfToFloat(static_cast<uint16_t>(H));
+    uint16_t Back = floatToHalf(F);
+    bool IsNaN = (H & 0x7c00) == 0x7c00 && (H & 0x3ff);
+    Bad += IsNaN ? !std::isnan(F) || (Back & 0x7fff) <= 0x7c00 : Back != H;
+    Bad += bfloat16ToFloat(floatToBfloat16(bfloat16ToFloat(
+               static_cast<uint16_t>(H)))) != bfloat16ToFloat(H) &&
+           !std::isnan(bfloat16ToFloat(H));
+  }
+  CHECK(Bad == 0);
+  CHECK(halfToFloat(0x0001) == std::ldexp(1.0f, -24)); // smallest subnormal
+  CHECK(halfToFloat(0x7bff) == 65504.0f);
+  CHECK(floatToHalf(65519.0f) == 0x7bff);   // below the halfway point
+  CHECK(floatToHalf(65520.0f) == 0x7c00);   // ties to even = inf
+  CHECK(floatToHalf(1e10f) == 0x7c00);
+  CHECK(floatToHalf(-std::numeric_limits<float>::infinity()) == 0xfc00);
+  CHECK(floatToHalf(std::ldexp(1.0f, -25)) == 0x0000); // tie to even: 0
+  CHECK(floatToHalf(std::ldexp(1.5f, -25)) == 0x0001);
+  CHECK(floatToHalf(std::ldexp(3.0f, -25)) == 0x0002); // 1.5 ulp ties to 2
+  CHECK(floatToHalf(bits(0x387fe000)) == 0x0400);       // rounds up to normal
+  CHECK(floatToHalf(1.0f + std::ldexp(1.0f, -11)) == 0x3c00); // tie to even
+  CHECK(floatToHalf(1.0f + std::ldexp(3.0f, -11)) == 0x3c02);
+  CHECK(floatToHalf(-0.0f) == 0x8000);
+  CHECK((floatToHalf(std::numeric_limits<float>::quiet_NaN()) & 0x7e00) ==
+        0x7e00);
+  CHECK(floatToBfloat16(bits(0x3f808000)) == 0x3f80); // tie to even (down)
+  CHECK(floatToBfloat16(bits(0x3f818000)) == 0x3f82); // tie to even (up)
+  CHECK(floatToBfloat16(bits(0x3f808001)) == 0x3f81);
+  CHECK(floatToBfloat16(bits(0x7f7fffff)) == 0x7f80); // max float -> inf
+  CHECK(floatToBfloat16(bits(0x7f800001)) != 0x7f80); // NaN stays NaN
+  CHECK(floatToBfloat16(bits(0x00000001)) == 0x0000); // f32 subnormal
+  // Bulk conversion, unaligned buffers, through f32.
+  unsigned char Src[9] = {0, 0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00}, Dst[13];
+  convertElements(Src + 1, DType::F16, Dst + 1, DType::F32, 3);
+  float Out[3];
+  std::memcpy(Out, Dst + 1, 12);
+  CHECK(Out[0] == 1.0f && Out[1] == -2.0f && Out[2] == std::ldexp(1.0f, -24));
+  DType T;
+  CHECK(parseRecipeDType("bf16", T) && T == DType::BF16);
+  CHECK(!parseRecipeDType("BF16", T) && parseSafetensorsDType("BF16", T));
+  CHECK(!parseSafetensorsDType("I8", T));
+}
+
+static void testSampler() {
+  const float NaN = std::numeric_limits<float>::quiet_NaN();
+  float Ties[] = {1, 3, 3, 2}, WithNaN[] = {NaN, 1, NaN, 5, 5};
+  CHECK(argmaxLogits(Ties, 4) == 1);
+  CHECK(argmaxLogits(WithNaN, 5) == 3);
+  // The generator is xoshiro256** seeded by splitmix64: fixed values.
+  Rng R(42);
+  CHECK(R.next() == 1546998764402558742ULL);
+  CHECK(R.next() == 6990951692964543102ULL);
+  float L[] = {0, std::log(2.0f), std::log(3.0f)};
+  auto Freq = [&](SamplerOptions O, int Draws) {
+    Sampler S(O, 3);
+    std::vector<int> C(3);
+    for (int I = 0; I < Draws; ++I)
+      ++C[S.sample(L)];
+    return C;
+  };
+  SamplerOptions O;
+  CHECK(Freq(O, 10)[2] == 10); // greedy
+  O.Temperature = 1;
+  O.Seed = 7;
+  std::vector<int> C = Freq(O, 60000);
+  CHECK(std::abs(C[0] - 10000) < 600 && std::abs(C[2] - 30000) < 600);
+  O.TopK = 2;
+  C = Freq(O, 20000);
+  CHECK(C[0] == 0 && std::abs(C[1] - 8000) < 500);
+  O.TopK = 0;
+  O.TopP = 0.5f; // {1/2} reaches 0.5: only the top token
+  CHECK(Freq(O, 100)[2] == 100);
+  O.TopP = 0.6f; // {1/2, 1/3}, renormalised to 0.6 / 0.4
+  C = Freq(O, 20000);
+  CHECK(C[0] == 0 && std::abs(C[1] - 8000) < 500);
+  O.TopP = 1;
+  O.Seed = 99;
+  CHECK(Freq(O, 50) == Freq(O, 50)); // same seed, same draws
+}
+
+static void body(void *Ctx, int64_t B, int64_t E) {
+  auto *Hits = static_cast<std::vector<std::atomic<int>> *>(Ctx);
+  for (int64_t I = B; I < E; ++I)
+    ++(*Hits)[I];
+}
+
+static void nested(void *Ctx, int64_t B, int64_t E) {
+  for (int64_t I = B; I < E; ++I)
+    monocard_parallel_for(3, body, Ctx); // runs inline
+}
+
+static void testThreadPool() {
+  for (int Threads : {1, 2, 5}) {
+    setThreadCount(Threads);
+    CHECK(getThreadCount() == Threads);
+    for (int64_t N : {0, 1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> Hits(N + 1);
+      for (int Rep = 0; Rep < 200; ++Rep)
+        monocard_parallel_for(N, body, &Hits);
+      bool Ok = Hits[N] == 0;
+      for (int64_t I = 0; I < N; ++I)
+        Ok &= Hits[I] == 200;
+      CHECK(Ok);
+    }
+    std::vector<std::atomic<int>> Hits(3);
+    monocard_parallel_for(4, nested, &Hits);
+    CHECK(Hits[0] == 4 && Hits[2] == 4);
+  }
+  shutdownThreadPool();
+}
+
+static void testNpy() {
+  std::string H = npyHeaderF32(3, 2048);
+  CHECK(H.size() == 128 && H.compare(0, 6, "\x93NUMPY") == 0);
+  CHECK(H.find("'descr': '<f4', 'fortran_order': False, "
+               "'shape': (3, 2048), }") != std::string::npos);
+  CHECK(H.back() == '\n' && H[8] == 118 && H[9] == 0);
+}
+
+static ParseResult parse(std::vector<const char *> Args, LauncherOptions &O,
+                         std::string &E) {
+  Args.insert(Args.begin(), "model");
+  return parseCommandLine(static_cast<int>(Args.size()), Args.data(), O, E);
+}
+
+static void testCommandLine() {
+  LauncherOptions O;
+  std::string E;
+  CHECK(parse({"--tokens", "1, 2,3", "-n", "5", "--temperature=0.5",
+               "--top-k", "4", "--top-p", "0.9", "--seed", "7", "--json"},
+              O, E) == ParseResult::Ok);
+  CHECK(O.Tokens == std::vector<int64_t>({1, 2, 3}) && O.NumTokens == 5 &&
+        O.Temperature == 0.5f && O.TopK == 4 && O.TopP == 0.9f &&
+        O.Seed == 7 && O.Json);
+  CHECK(parse({"--pack", "dir", "-o", "x.weights"}, O, E) == ParseResult::Ok &&
+        O.PackDir == "dir" && O.PackOut == "x.weights");
+  CHECK(parse({"--bench"}, O, E) == ParseResult::Ok && O.NumTokens == 64);
+  CHECK(parse({"--tokens", "1", "--help"}, O, E) == ParseResult::Help);
+  CHECK(parse({"--tokens", "1", "-n", "12abc"}, O, E) ==
+            ParseResult::UsageError &&
+        E == "option '-n' expects a non-negative integer, got '12abc'");
+  CHECK(parse({"--tokens", "1,x"}, O, E) == ParseResult::UsageError);
+  CHECK(parse({"--tokens", "1", "--top-p", "0"}, O, E) ==
+        ParseResult::UsageError);
+  CHECK(parse({"--tokens", "1", "--temperature", "inf"}, O, E) ==
+        ParseResult::UsageError);
+  CHECK(parse({"--prompt", "a", "--tokens", "1"}, O, E) ==
+        ParseResult::UsageError);
+  CHECK(parse({"--tokens"}, O, E) == ParseResult::UsageError &&
+        E == "option '--tokens' needs a value");
+  CHECK(parse({"--frobnicate"}, O, E) == ParseResult::UsageError);
+  CHECK(parse({}, O, E) == ParseResult::UsageError);
+}
+
+static const char *InfoJson =
+    R"({"format":1,"target":"cpu","architecture":"LlamaForCausalLM",
+    "vocab_size":2048,"hidden_size":256,"num_layers":4,"num_heads":8,
+    "num_kv_heads":4,"head_dim":32,"max_seq":256,"prefill_chunk":64,
+    "bos_token_id":1,"eos_token_id":2,"weights_bytes":123456,
+    "kv_bytes":1048576,"arena_bytes":65536,"fingerprint":"9f1c2a7d3b4e5f60",
+    "recipe":[{"param":"model.embed_tokens.weight","offset":0,"dtype":"f32",
+    "shape":[2048,256],"sources":["model.embed_tokens.weight"],
+    "transform":"convert"}]})";
+
+static std::string infoError(const std::string &From, const std::string &To) {
+  std::string J = InfoJson;
+  size_t P = J.find(From);
+  if (P == std::string::npos)
+    return "test bug: no '" + From + "'";
+  J.replace(P, From.size(), To);
+  ModelInfo I;
+  std::string E;
+  return parseModelInfo(J, I, E) ? "" : E;
+}
+
+static void testModelInfo() {
+  ModelInfo I;
+  std::string E;
+  CHECK(parseModelInfo(InfoJson, I, E));
+  CHECK(I.VocabSize == 2048 && I.PrefillChunk == 64 && I.EosTokenId == 2 &&
+        I.isEos(2) && !I.isEos(1) && I.FingerprintValue == 0x9f1c2a7d3b4e5f60);
+  CHECK(I.Recipe.size() == 1 && I.Recipe[0].Shape[1] == 256 &&
+        I.Recipe[0].Sources[0] == "model.embed_tokens.weight");
+  CHECK(infoError("\"eos_token_id\":2", "\"eos_token_id\":[2,7]").empty());
+  CHECK(infoError("\"bos_token_id\":1", "\"bos_token_id\":null").empty());
+  CHECK(infoError("\"format\":1", "\"format\":2") ==
+        "model info has format 2; this launcher reads format 1");
+  CHECK(infoError("\"vocab_size\":2048,", "") ==
+        "model info: 'vocab_size' is missing");
+  CHECK(infoError("\"head_dim\":32", "\"head_dim\":-32") ==
+        "model info: 'head_dim' must be a positive integer");
+  CHECK(infoError("9f1c2a7d3b4e5f60", "9F1C") ==
+        "model info: 'fingerprint' must be 16 lowercase hex digits");
+  CHECK(infoError("\"offset\":0", "\"offset\":8") ==
+        "model info: recipe entry 'model.embed_tokens.weight': 'offset' "
+        "must be a multiple of 64");
+  CHECK(infoError("{\"format\"", "[{\"format\"").substr(0, 27) ==
+        "model info is not valid JSO");
+  CHECK(fnv1a64("") == 0xcbf29ce484222325ULL);
+  CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
+  CHECK(formatFingerprint(0xaf63dc4c8601ec8cULL) == "af63dc4c8601ec8c");
+  std::vector<int32_t> P = syntheticPrompt(128, 50);
+  bool InRange = P.size() == 128;
+  for (int32_t T : P)
+    InRange &= T >= 0 && T < 50;
+  CHECK(InRange);
+}
+
+int runUnitTests() {
+  testDType();
+  testSampler();
+  testThreadPool();
+  testNpy();
+  testCommandLine();
+  testModelInfo();
+  std::printf("%d passed, %d failed\n", Passed, Failed);
+  return Failed != 0;
+}

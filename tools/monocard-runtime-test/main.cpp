@@ -1,0 +1,83 @@
+//===- main.cpp - Test driver for the launcher library --------------------===//
+//
+//   monocard-runtime-test unit                       built-in unit tests
+//   monocard-runtime-test pack INFO.json DIR OUT     packWeights
+//   monocard-runtime-test open INFO.json WEIGHTS     WeightsFile::open
+//   monocard-runtime-test ckpt DIR                   list a checkpoint
+//
+// INFO.json is a monocard_model_info text. Errors print as the launcher
+// prints them ("error: ..." on stderr, exit 1), so lit tests can check the
+// exact messages users see without a compiled model.
+//
+//===----------------------------------------------------------------------===//
+
+#include "monocard/Runtime/ModelInfo.h"
+#include "monocard/Runtime/Packer.h"
+#include "monocard/Runtime/Safetensors.h"
+#include "monocard/Runtime/WeightsFile.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+using namespace monocard;
+
+int runUnitTests(); // UnitTests.cpp
+
+static int fail(const std::string &Message) {
+  std::fprintf(stderr, "error: %s\n", Message.c_str());
+  return 1;
+}
+
+static bool loadInfo(const char *Path, ModelInfo &Info, std::string &Error) {
+  std::ifstream F(Path, std::ios::binary);
+  if (!F) {
+    Error = std::string("cannot read '") + Path + "'";
+    return false;
+  }
+  std::stringstream S;
+  S << F.rdbuf();
+  return parseModelInfo(S.str(), Info, Error);
+}
+
+int main(int Argc, char **Argv) {
+  std::string Cmd = Argc > 1 ? Argv[1] : "";
+  std::string Error;
+  if (Cmd == "unit" && Argc == 2)
+    return runUnitTests();
+  if (Cmd == "ckpt" && Argc == 3) {
+    Checkpoint C;
+    if (!C.open(Argv[2], Error))
+      return fail(Error);
+    for (const auto &[Name, T] : C.tensors())
+      std::printf("%s %s %s\n", Name.c_str(), T.DType.c_str(),
+                  formatShape(T.Shape).c_str());
+    return 0;
+  }
+  if ((Cmd == "pack" && Argc == 5) || (Cmd == "open" && Argc == 4)) {
+    ModelInfo Info;
+    if (!loadInfo(Argv[2], Info, Error))
+      return fail(Error);
+    if (Cmd == "open") {
+      WeightsFile W;
+      if (!W.open(Argv[3], Info, Error))
+        return fail(Error);
+      std::printf("ok: %llu data bytes, %zu tokenizer bytes\n",
+                  static_cast<unsigned long long>(W.dataBytes()),
+                  W.tokenizerJson().size());
+      return 0;
+    }
+    PackReport R;
+    if (!packWeights(Info, Argv[3], Argv[4], Error, &R))
+      return fail(Error);
+    std::printf("packed %llu tensors, %llu bytes, %llu tokenizer bytes\n",
+                static_cast<unsigned long long>(R.Tensors),
+                static_cast<unsigned long long>(R.FileBytes),
+                static_cast<unsigned long long>(R.TokenizerBytes));
+    return 0;
+  }
+  std::fprintf(stderr, "usage: monocard-runtime-test unit | pack INFO DIR OUT"
+                       " | open INFO WEIGHTS | ckpt DIR\n");
+  return 2;
+}
