@@ -249,6 +249,9 @@ OwningOpRef<ModuleOp> monocard::buildStepFunctions(MLIRContext *ctx,
   OpBuilder b(ctx);
   OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
   int64_t chunk = std::min(opts.prefillChunk, opts.maxSeq);
+  // The launcher runs prompts in whole chunks; round the context up to them.
+  ImportOptions rounded = opts;
+  rounded.maxSeq = kvCapacity(opts);
 
   NamedAttrList model;
   model.append("architecture", b.getStringAttr(cfg.architecture));
@@ -258,13 +261,13 @@ OwningOpRef<ModuleOp> monocard::buildStepFunctions(MLIRContext *ctx,
   model.append("num_heads", b.getI64IntegerAttr(cfg.numHeads));
   model.append("num_kv_heads", b.getI64IntegerAttr(cfg.numKvHeads));
   model.append("head_dim", b.getI64IntegerAttr(cfg.headDim));
-  model.append("max_seq", b.getI64IntegerAttr(opts.maxSeq));
+  model.append("max_seq", b.getI64IntegerAttr(rounded.maxSeq));
   model.append("prefill_chunk", b.getI64IntegerAttr(chunk));
   model.append("bos_token_id", b.getI64IntegerAttr(cfg.bosTokenId));
   model.append("eos_token_id", b.getI64IntegerAttr(cfg.eosTokenId));
   (*module)->setAttr("tfm.model", model.getDictionary(ctx));
 
-  StepBuilder steps(b, cfg, opts, parseElementType(ctx, opts.dtype));
+  StepBuilder steps(b, cfg, rounded, parseElementType(ctx, opts.dtype));
   steps.build(*module, "prefill", chunk, /*isPrefill=*/true);
   steps.build(*module, "decode", 1, /*isPrefill=*/false);
   return module;
