@@ -19,6 +19,98 @@
 namespace monocard {
 namespace tok {
 
+//===----------------------------------------------------------------------===//
+// Vocabulary
+//===----------------------------------------------------------------------===//
+
+uint64_t Vocabulary::hash(std::string_view S) {
+  // FNV-1a, then a multiply so that both the low bits (the slot) and the
+  // high bits (the tag) depend on every byte.
+  uint64_t H = 0xcbf29ce484222325ull;
+  for (char C : S)
+    H = (H ^ static_cast<uint8_t>(C)) * 0x100000001b3ull;
+  return H * 0x9E3779B97F4A7C15ull;
+}
+
+void Vocabulary::build(
+    const std::vector<std::pair<std::string_view, int32_t>> &Entries) {
+  int32_t MaxId = -1;
+  for (const auto &E : Entries)
+    MaxId = std::max(MaxId, E.second);
+  size_t N = static_cast<size_t>(MaxId + 1);
+  // Lay the strings out by id.
+  std::vector<std::string_view> ById(N);
+  Present.assign(N, false);
+  for (const auto &E : Entries) {
+    ById[E.second] = E.first;
+    Present[E.second] = true;
+  }
+  size_t Bytes = 0;
+  for (std::string_view S : ById)
+    Bytes += S.size();
+  Pool.clear();
+  Pool.reserve(Bytes);
+  Offsets.assign(1, 0);
+  Offsets.reserve(N + 1);
+  for (std::string_view S : ById) {
+    Pool += S;
+    Offsets.push_back(static_cast<uint32_t>(Pool.size()));
+  }
+  // At most half full keeps probe sequences short.
+  size_t Cap = 16;
+  while (Cap < 2 * N)
+    Cap *= 2;
+  Mask = Cap - 1;
+  Slots.assign(Cap, Slot{-1, 0});
+  for (size_t Id = 0; Id < N; ++Id) {
+    if (!Present[Id])
+      continue;
+    std::string_view S = token(Id);
+    uint64_t H = hash(S);
+    uint32_t Tag = static_cast<uint32_t>(H >> 32);
+    uint64_t I = H & Mask;
+    // Two ids spelled the same: the smaller one stays.
+    bool Duplicate = false;
+    for (; Slots[I].Id >= 0; I = (I + 1) & Mask)
+      if (Slots[I].Tag == Tag && token(Slots[I].Id) == S) {
+        Duplicate = true;
+        break;
+      }
+    if (!Duplicate)
+      Slots[I] = Slot{static_cast<int32_t>(Id), Tag};
+  }
+}
+
+int32_t Vocabulary::lookup(std::string_view Token) const {
+  if (Slots.empty())
+    return -1;
+  uint64_t H = hash(Token);
+  uint32_t Tag = static_cast<uint32_t>(H >> 32);
+  for (uint64_t I = H & Mask;; I = (I + 1) & Mask) {
+    const Slot &S = Slots[I];
+    if (S.Id < 0)
+      return -1;
+    if (S.Tag == Tag && token(S.Id) == Token)
+      return S.Id;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// BpeModel
+//===----------------------------------------------------------------------===//
+
+void BpeModel::insertMerge(int32_t A, int32_t B, int32_t Rank, int32_t NewId) {
+  uint64_t Key = pairKey(A, B);
+  for (uint64_t I = slotOf(Key, MergeMask);; I = (I + 1) & MergeMask) {
+    MergeEntry &E = Merges[I];
+    // A repeated pair keeps its last rank, as in `tokenizers`.
+    if (E.Key == Key || E.Key == EmptyKey) {
+      E = MergeEntry{Key, Rank, NewId};
+      return;
+    }
+  }
+}
+
 bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
   if (!Model.isObject()) {
     Error = "missing or invalid 'model'";
@@ -53,25 +145,16 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
     Error = "BPE model without a 'vocab' object";
     return false;
   }
-  int64_t MaxId = -1;
+  std::vector<std::pair<std::string_view, int32_t>> Entries;
+  Entries.reserve(V->size());
   for (JsonMember M : V->members()) {
-    if (!M.Value.isInt() || M.Value.asInt() < 0 || M.Value.asInt() > INT32_MAX) {
+    if (!M.Value.isInt() || M.Value.asInt() < 0 || M.Value.asInt() >= INT32_MAX) {
       Error = "vocab entry " + jsonQuote(M.Key) + " has an invalid id";
       return false;
     }
-    MaxId = std::max(MaxId, M.Value.asInt());
+    Entries.emplace_back(M.Key, static_cast<int32_t>(M.Value.asInt()));
   }
-  Tokens.assign(static_cast<size_t>(MaxId + 1), std::string());
-  HasId.assign(static_cast<size_t>(MaxId + 1), false);
-  for (JsonMember M : V->members()) {
-    Tokens[M.Value.asInt()] = std::string(M.Key);
-    HasId[M.Value.asInt()] = true;
-  }
-  // Views into Tokens: it no longer changes size.
-  Vocab.reserve(V->size());
-  for (size_t Id = 0; Id < Tokens.size(); ++Id)
-    if (HasId[Id])
-      Vocab.emplace(Tokens[Id], static_cast<int32_t>(Id));
+  Vocab.build(Entries);
 
   if (const JsonValue *U = Model.find("unk_token"); U && U->isString()) {
     UnkId = lookup(U->asString());
@@ -93,7 +176,11 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
     Error = "BPE model without a 'merges' array";
     return false;
   }
-  Merges.reserve(MList->size());
+  size_t Cap = 16;
+  while (Cap < 2 * MList->size())
+    Cap *= 2;
+  Merges.assign(Cap, MergeEntry{EmptyKey, 0, 0});
+  MergeMask = Cap - 1;
   std::string Joined;
   int32_t Rank = 0;
   for (const JsonValue &M : MList->array()) {
@@ -123,8 +210,7 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
               jsonQuote(IdA < 0 ? A : IdB < 0 ? B : std::string_view(Joined));
       return false;
     }
-    // A repeated pair keeps its last rank, as in `tokenizers`.
-    Merges[pairKey(IdA, IdB)] = MergeInfo{Rank, IdNew};
+    insertMerge(IdA, IdB, Rank, IdNew);
     ++Rank;
   }
   return true;
@@ -204,9 +290,8 @@ void BpeModel::mergeWord(std::vector<int32_t> &Ids) const {
   Heap.reserve(N);
   std::priority_queue<Candidate> Queue(std::less<Candidate>(), std::move(Heap));
   auto Consider = [&](int32_t Pos) {
-    auto It = Merges.find(pairKey(S[Pos].Id, S[S[Pos].Next].Id));
-    if (It != Merges.end())
-      Queue.push({It->second.Rank, Pos, It->second.NewId});
+    if (const MergeEntry *E = findMerge(S[Pos].Id, S[S[Pos].Next].Id))
+      Queue.push({E->Rank, Pos, E->NewId});
   };
   for (int32_t I = 0; I + 1 < N; ++I)
     Consider(I);
@@ -218,8 +303,8 @@ void BpeModel::mergeWord(std::vector<int32_t> &Ids) const {
       continue;
     // Entries go stale when a neighbour merged first: the pair must still
     // be the one this entry was made for.
-    auto It = Merges.find(pairKey(L.Id, S[L.Next].Id));
-    if (It == Merges.end() || It->second.NewId != Top.NewId)
+    const MergeEntry *E = findMerge(L.Id, S[L.Next].Id);
+    if (!E || E->NewId != Top.NewId)
       continue;
     Symbol &R = S[L.Next];
     L.Id = Top.NewId;

@@ -54,9 +54,8 @@ static bool parseTokenList(const std::string &S, std::vector<int64_t> &Out,
   size_t Start = 0;
   for (;;) {
     size_t Comma = S.find(',', Start);
-    std::string Item = S.substr(Start, Comma == std::string::npos
-                                           ? std::string::npos
-                                           : Comma - Start);
+    std::string Item = S.substr(
+        Start, Comma == std::string::npos ? std::string::npos : Comma - Start);
     size_t B = Item.find_first_not_of(" \t"), E = Item.find_last_not_of(" \t");
     Item = B == std::string::npos ? "" : Item.substr(B, E - B + 1);
     int64_t V;
@@ -172,9 +171,9 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
       return ParseResult::UsageError;
     }
     static const char *const Valued[] = {
-        "--weights", "--prompt", "--tokens", "-n",      "--temperature",
-        "--top-k",   "--top-p",  "--seed",   "--threads", "--logits-out",
-        "--pack",    "-o"};
+        "--weights",     "--prompt",     "--tokens", "-n",
+        "--temperature", "--top-k",      "--top-p",  "--seed",
+        "--threads",     "--logits-out", "--pack",   "-o"};
     bool Known = false;
     for (const char *V : Valued)
       Known |= Name == V;
@@ -239,8 +238,8 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
     Error = "-o is only meaningful with --pack";
     return ParseResult::UsageError;
   }
-  if (O.Pack && (O.HasPrompt || O.HasTokens || O.Bench || SawN ||
-                 !O.LogitsOut.empty())) {
+  if (O.Pack &&
+      (O.HasPrompt || O.HasTokens || O.Bench || SawN || !O.LogitsOut.empty())) {
     Error = "--pack packs the weights and exits; it takes no generation "
             "options";
     return ParseResult::UsageError;

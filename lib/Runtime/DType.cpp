@@ -137,8 +137,8 @@ inline void storeFromFloat(unsigned char *P, DType T, float F) {
 }
 } // namespace
 
-void monocard::convertElements(const void *Src, DType From, void *Dst,
-                               DType To, size_t Count) {
+void monocard::convertElements(const void *Src, DType From, void *Dst, DType To,
+                               size_t Count) {
   const auto *S = static_cast<const unsigned char *>(Src);
   auto *D = static_cast<unsigned char *>(Dst);
   if (From == To) {

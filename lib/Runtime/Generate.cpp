@@ -67,7 +67,8 @@ bool ModelRunner::checkPrompt(const std::vector<int32_t> &Prompt,
   }
   for (int32_t T : Prompt)
     if (T < 0 || T >= Info->VocabSize) {
-      Error = "token id " + std::to_string(T) + " is out of range (vocab size " +
+      Error = "token id " + std::to_string(T) +
+              " is out of range (vocab size " +
               std::to_string(Info->VocabSize) + ")";
       return false;
     }

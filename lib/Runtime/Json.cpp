@@ -318,13 +318,14 @@ bool JsonParser::parseString(JsonValue &Out) {
   // members, which would keep the compiler from holding them in registers.
   const char *In = P + 1; // past the opening quote
   char *O = StrOut;
+  const char *const Stop = End;
   char *Start = O;
   for (;;) {
     // Fast path: plain ASCII, copied as it is scanned (runs are short:
     // calling memcpy per run costs more than it saves).
-    while (In != End && PlainAscii[static_cast<unsigned char>(*In)])
+    while (In != Stop && PlainAscii[static_cast<unsigned char>(*In)])
       *O++ = *In++;
-    if (In == End)
+    if (In == Stop)
       return fail(In, "unexpected end of input in a string");
     unsigned char C = static_cast<unsigned char>(*In);
     if (C == '"') {
@@ -335,7 +336,7 @@ bool JsonParser::parseString(JsonValue &Out) {
       return fail(In, "unescaped control character in a string");
     if (C >= 0x80) {
       size_t N = utf8SequenceLength(reinterpret_cast<const unsigned char *>(In),
-                                    reinterpret_cast<const unsigned char *>(End));
+                                    reinterpret_cast<const unsigned char *>(Stop));
       if (N == 0)
         return fail(In, "invalid UTF-8 in a string");
       for (size_t I = 0; I < N; ++I)
@@ -344,7 +345,7 @@ bool JsonParser::parseString(JsonValue &Out) {
     }
     // Backslash escape.
     const char *Esc = In;
-    if (++In == End)
+    if (++In == Stop)
       return fail(In, "unexpected end of input in a string");
     char E = *In++;
     switch (E) {
@@ -364,7 +365,7 @@ bool JsonParser::parseString(JsonValue &Out) {
       if (CP >= 0xDC00 && CP <= 0xDFFF)
         return fail(Esc, "unpaired low surrogate in \\u escape");
       if (CP >= 0xD800 && CP <= 0xDBFF) {
-        if (End - In < 2 || In[0] != '\\' || In[1] != 'u')
+        if (Stop - In < 2 || In[0] != '\\' || In[1] != 'u')
           return fail(Esc, "unpaired high surrogate in \\u escape");
         uint32_t Lo;
         if (!parseHex4(In + 2, Lo))
@@ -470,100 +471,6 @@ bool parseJson(std::string_view Text, JsonDocument &Out, std::string &Error) {
     return true;
   Out = JsonDocument();
   return false;
-}
-
-//===----------------------------------------------------------------------===//
-// Writer
-//===----------------------------------------------------------------------===//
-
-void appendJsonQuoted(std::string &Out, std::string_view S) {
-  static const char Hex[] = "0123456789abcdef";
-  Out.reserve(Out.size() + S.size() + 2);
-  Out += '"';
-  for (char Ch : S) {
-    unsigned char C = static_cast<unsigned char>(Ch);
-    switch (C) {
-    case '"': Out += "\\\""; break;
-    case '\\': Out += "\\\\"; break;
-    case '\b': Out += "\\b"; break;
-    case '\f': Out += "\\f"; break;
-    case '\n': Out += "\\n"; break;
-    case '\r': Out += "\\r"; break;
-    case '\t': Out += "\\t"; break;
-    default:
-      if (C < 0x20 || C == 0x7f) {
-        Out += "\\u00";
-        Out += Hex[C >> 4];
-        Out += Hex[C & 15];
-      } else {
-        Out += Ch;
-      }
-    }
-  }
-  Out += '"';
-}
-
-std::string jsonQuote(std::string_view S) {
-  std::string Out;
-  appendJsonQuoted(Out, S);
-  return Out;
-}
-
-static void writeValue(std::string &Out, const JsonValue &V) {
-  switch (V.kind()) {
-  case JsonValue::Kind::Null:
-    Out += "null";
-    return;
-  case JsonValue::Kind::Bool:
-    Out += V.asBool() ? "true" : "false";
-    return;
-  case JsonValue::Kind::Number: {
-    char Buf[40];
-    std::to_chars_result R;
-    double D = V.asDouble();
-    if (V.isInt())
-      R = std::to_chars(Buf, Buf + sizeof Buf, V.asInt());
-    else
-      R = std::to_chars(Buf, Buf + sizeof Buf, D); // shortest round-trip
-    Out.append(Buf, R.ptr);
-    return;
-  }
-  case JsonValue::Kind::String:
-    appendJsonQuoted(Out, V.asString());
-    return;
-  case JsonValue::Kind::Array: {
-    Out += '[';
-    bool First = true;
-    for (const JsonValue &E : V.array()) {
-      if (!First)
-        Out += ',';
-      First = false;
-      writeValue(Out, E);
-    }
-    Out += ']';
-    return;
-  }
-  case JsonValue::Kind::Object: {
-    Out += '{';
-    bool First = true;
-    for (JsonMember M : V.members()) {
-      if (!First)
-        Out += ',';
-      First = false;
-      appendJsonQuoted(Out, M.Key);
-      Out += ':';
-      writeValue(Out, M.Value);
-    }
-    Out += '}';
-    return;
-  }
-  }
-}
-
-std::string toJsonString(const JsonValue &V) {
-  std::string Out;
-  writeValue(Out, V);
-  return Out;
 }
 
 } // namespace monocard

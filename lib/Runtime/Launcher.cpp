@@ -225,8 +225,7 @@ int runGenerate(ModelRunner &Runner, const LauncherOptions &O,
   if (R.StopReason == "max_seq")
     note("stopped after " + std::to_string(R.Tokens.size()) +
          (R.Tokens.size() == 1 ? " token" : " tokens") +
-         ": the context is full (max_seq " +
-         std::to_string(Info.MaxSeq) + ")");
+         ": the context is full (max_seq " + std::to_string(Info.MaxSeq) + ")");
   return 0;
 }
 
@@ -251,8 +250,8 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
     return fail("this program's " + Error);
 
   if (O.Pack) {
-    std::string Out = O.PackOut.empty() ? defaultWeightsPath(Program)
-                                        : O.PackOut;
+    std::string Out =
+        O.PackOut.empty() ? defaultWeightsPath(Program) : O.PackOut;
     PackReport Report;
     if (!packWeights(Info, O.PackDir, Out, Error, &Report))
       return fail(Error);

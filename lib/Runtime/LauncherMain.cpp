@@ -13,8 +13,8 @@ extern const char monocard_model_info[];
 void monocard_prefill(void *weights, void *kv, void *arena,
                       const int32_t *tokens, int64_t pos, int64_t n_valid,
                       float *logits);
-void monocard_decode(void *weights, void *kv, void *arena,
-                     const int32_t *token, int64_t pos, float *logits);
+void monocard_decode(void *weights, void *kv, void *arena, const int32_t *token,
+                     int64_t pos, float *logits);
 }
 
 int main(int argc, char **argv) {

@@ -45,8 +45,8 @@ bool writeAll(int Fd, const void *Buf, uint64_t Len, uint64_t Offset,
     if (N < 0 && errno == EINTR)
       continue;
     if (N <= 0) {
-      Error = "cannot write '" + Path + "': " +
-              (N < 0 ? std::strerror(errno) : "no space written");
+      Error = "cannot write '" + Path +
+              "': " + (N < 0 ? std::strerror(errno) : "no space written");
       return false;
     }
     P += N;
@@ -86,7 +86,8 @@ bool planRecipe(const ModelInfo &Info, std::vector<Planned> &Plan,
       P.Elements *= Dim;
     }
     P.Bytes = P.Elements * dtypeSize(P.To);
-    if (E.Offset > Info.WeightsBytes || P.Bytes > Info.WeightsBytes - E.Offset) {
+    if (E.Offset > Info.WeightsBytes ||
+        P.Bytes > Info.WeightsBytes - E.Offset) {
       Error = Where + "at offset " + std::to_string(E.Offset) + " with " +
               std::to_string(P.Bytes) + " bytes overruns weights_bytes (" +
               std::to_string(Info.WeightsBytes) + ")";
@@ -105,8 +106,8 @@ bool planRecipe(const ModelInfo &Info, std::vector<Planned> &Plan,
   for (size_t I = 1; I < ByOffset.size(); ++I) {
     const Planned &A = *ByOffset[I - 1], &B = *ByOffset[I];
     if (A.Entry->Offset + A.Bytes > B.Entry->Offset) {
-      Error = "recipe entries '" + A.Entry->Param + "' and '" +
-              B.Entry->Param + "' overlap";
+      Error = "recipe entries '" + A.Entry->Param + "' and '" + B.Entry->Param +
+              "' overlap";
       return false;
     }
   }
@@ -204,8 +205,8 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
     const RecipeEntry &E = *P.Entry;
     const SafetensorsTensor *T = Ckpt.find(E.Sources[0]);
     if (!T) {
-      Error = "checkpoint '" + ModelDir + "' has no tensor '" + E.Sources[0] +
-              "'";
+      Error =
+          "checkpoint '" + ModelDir + "' has no tensor '" + E.Sources[0] + "'";
       return false;
     }
     DType From;
@@ -252,8 +253,8 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
                     H.DataOffset + Plan[I].Entry->Offset, OutPath, Buffer,
                     Error))
       return Fail();
-  if (!copyTokenizer(ModelDir, Fd, H.TokenizerOffset, OutPath,
-                     H.TokenizerBytes, Error))
+  if (!copyTokenizer(ModelDir, Fd, H.TokenizerOffset, OutPath, H.TokenizerBytes,
+                     Error))
     return Fail();
   unsigned char Header[WeightsHeaderSize];
   encodeWeightsHeader(H, Header);

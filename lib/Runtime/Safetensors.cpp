@@ -45,9 +45,9 @@ static bool fileExists(const std::string &Path) {
 
 static int safetensorsDTypeSize(const std::string &Name) {
   static const std::pair<const char *, int> Sizes[] = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},   {"F8_E4M3", 1}, {"F8_E5M2", 1},
-      {"I16", 2},  {"U16", 2}, {"F16", 2},  {"BF16", 2},    {"I32", 4},
-      {"U32", 4},  {"F32", 4}, {"F64", 8},  {"I64", 8},     {"U64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1},
+      {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+      {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8}};
   for (const auto &[N, S] : Sizes)
     if (Name == N)
       return S;
@@ -190,8 +190,8 @@ bool Checkpoint::open(const std::string &Dir, std::string &Error) {
   if (fileExists(Single))
     return openFile(Single, Error);
   if (!fileExists(Index)) {
-    Error = "no model.safetensors or model.safetensors.index.json in '" + Dir +
-            "'";
+    Error =
+        "no model.safetensors or model.safetensors.index.json in '" + Dir + "'";
     return false;
   }
 
@@ -239,8 +239,8 @@ bool Checkpoint::open(const std::string &Dir, std::string &Error) {
     auto It = Tensors.find(std::string(M.Key));
     std::string Expected = Dir + "/" + std::string(M.Value.asString());
     if (It == Tensors.end() || It->second.File != Expected) {
-      Error = "'" + Index + "' puts tensor '" + std::string(M.Key) +
-              "' in '" + std::string(M.Value.asString()) +
+      Error = "'" + Index + "' puts tensor '" + std::string(M.Key) + "' in '" +
+              std::string(M.Value.asString()) +
               "', but that file does not have it";
       return false;
     }

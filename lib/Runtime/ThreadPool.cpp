@@ -93,7 +93,9 @@ public:
     Ticket.store(static_cast<uint64_t>(Gen) << 32 |
                  static_cast<uint64_t>(Chunks) << 16);
     if (Sleepers.load() > 0) {
-      { std::lock_guard<std::mutex> SL(SleepMutex); }
+      {
+        std::lock_guard<std::mutex> SL(SleepMutex);
+      }
       Wake.notify_all();
     }
     InsideLoop = true;
@@ -101,8 +103,8 @@ public:
     InsideLoop = false;
     // Every outstanding chunk is held by a running thread, so yielding (not
     // blocking) is enough here.
-    for (int Spins = 0;
-         ChunksDone.load(std::memory_order_acquire) != Chunks; ++Spins) {
+    for (int Spins = 0; ChunksDone.load(std::memory_order_acquire) != Chunks;
+         ++Spins) {
       if (Spins < SpinIterations)
         cpuRelax();
       else

@@ -272,16 +272,16 @@ bool TokenizerImpl::load(const JsonValue &Root, std::string &Error) {
     return false;
 
   // The id -> string table: added tokens override the model's spelling.
-  const std::vector<std::string> &Tokens = Model.idToToken();
-  size_t Size = Tokens.size();
+  const Vocabulary &Vocab = Model.vocab();
+  size_t Size = Vocab.size();
   for (const AddedToken &A : Added)
     Size = std::max(Size, static_cast<size_t>(A.Id) + 1);
   IdToString.assign(Size, std::string_view());
   Valid.assign(Size, false);
   Special.assign(Size, false);
-  for (size_t I = 0; I < Tokens.size(); ++I) {
-    IdToString[I] = Tokens[I];
-    Valid[I] = Model.hasId()[I];
+  for (size_t I = 0; I < Vocab.size(); ++I) {
+    IdToString[I] = Vocab.token(I);
+    Valid[I] = Vocab.hasId(I);
   }
   for (const AddedToken &A : Added) {
     IdToString[A.Id] = A.Content;

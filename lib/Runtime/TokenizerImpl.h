@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace monocard {
@@ -75,7 +74,7 @@ enum class SplitBehavior {
 enum class PrependScheme { Always, First, Never };
 
 struct PreTokenizerStep {
-  enum class Kind { ByteLevel, Split, Metaspace } K;
+  enum class Kind { ByteLevel, Split, Metaspace, Digits } K;
   // ByteLevel
   bool AddPrefixSpace = false;
   bool UseRegex = true;
@@ -89,6 +88,8 @@ struct PreTokenizerStep {
   std::string Replacement;
   PrependScheme Prepend = PrependScheme::Always;
   bool SplitOnReplacement = true;
+  // Digits: each digit alone, or runs of digits.
+  bool IndividualDigits = false;
 };
 /// Parses the "pre_tokenizer" member (null, one or a Sequence).
 bool parsePreTokenizer(const JsonValue &V, std::vector<PreTokenizerStep> &Steps,
@@ -103,37 +104,80 @@ void preTokenize(const std::vector<PreTokenizerStep> &Steps,
 // BPE model (Bpe.cpp)
 //===----------------------------------------------------------------------===//
 
+/// Token strings by id, in one buffer, with an open-addressing index from
+/// string to id. A vocabulary has 30k-250k entries and every character of
+/// every word is looked up in it: node-based std::unordered_map was the
+/// largest cost of loading and of encoding.
+class Vocabulary {
+public:
+  /// \p Entries: (token, id) pairs; ids need not be dense. An id listed
+  /// twice keeps its last string; a string under two ids finds the smaller.
+  void build(const std::vector<std::pair<std::string_view, int32_t>> &Entries);
+  /// The id of \p Token, or -1.
+  int32_t lookup(std::string_view Token) const;
+  /// One past the largest id.
+  size_t size() const { return Offsets.empty() ? 0 : Offsets.size() - 1; }
+  bool hasId(size_t Id) const { return Id < Present.size() && Present[Id]; }
+  std::string_view token(size_t Id) const {
+    return std::string_view(Pool.data() + Offsets[Id], Offsets[Id + 1] - Offsets[Id]);
+  }
+
+private:
+  static uint64_t hash(std::string_view S);
+  std::string Pool;
+  std::vector<uint32_t> Offsets; // token Id is Pool[Offsets[Id], Offsets[Id+1])
+  std::vector<bool> Present;
+  // Ids by hash, with the hash's top bits to skip most string compares
+  // (each one is a cache miss); Id -1 when empty; size 2^k.
+  struct Slot {
+    int32_t Id;
+    uint32_t Tag;
+  };
+  std::vector<Slot> Slots;
+  uint64_t Mask = 0;
+};
+
 class BpeModel {
 public:
-  /// Parses the "model" member. Token strings become ids 0..; \p MaxId
-  /// receives the largest id in the vocabulary.
+  /// Parses the "model" member.
   bool parse(const JsonValue &Model, std::string &Error);
   /// Appends the ids of one pre-tokenized word.
   void tokenize(std::string_view Word, std::vector<int32_t> &Out) const;
 
-  int32_t lookup(std::string_view Token) const {
-    auto It = Vocab.find(Token);
-    return It == Vocab.end() ? -1 : It->second;
-  }
-  /// Id -> token string; ids not in the vocabulary have an empty string and
-  /// are not in HasId.
-  const std::vector<std::string> &idToToken() const { return Tokens; }
-  const std::vector<bool> &hasId() const { return HasId; }
+  int32_t lookup(std::string_view Token) const { return Vocab.lookup(Token); }
+  const Vocabulary &vocab() const { return Vocab; }
 
 private:
-  struct MergeInfo {
+  /// The merge of a pair of ids: its rank and the id it produces. An
+  /// open-addressing table keyed by the pair.
+  struct MergeEntry {
+    uint64_t Key; // pairKey(A, B); EmptyKey when free
     int32_t Rank, NewId;
   };
+  static constexpr uint64_t EmptyKey = ~uint64_t(0);
   static uint64_t pairKey(int32_t A, int32_t B) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(A)) << 32) |
            static_cast<uint32_t>(B);
   }
+  static uint64_t slotOf(uint64_t Key, uint64_t Mask) {
+    return (Key * 0x9E3779B97F4A7C15ull >> 20) & Mask;
+  }
+  void insertMerge(int32_t A, int32_t B, int32_t Rank, int32_t NewId);
+  const MergeEntry *findMerge(int32_t A, int32_t B) const {
+    uint64_t Key = pairKey(A, B);
+    for (uint64_t I = slotOf(Key, MergeMask);; I = (I + 1) & MergeMask) {
+      const MergeEntry &E = Merges[I];
+      if (E.Key == Key)
+        return &E;
+      if (E.Key == EmptyKey)
+        return nullptr;
+    }
+  }
   void mergeWord(std::vector<int32_t> &Symbols) const;
 
-  std::vector<std::string> Tokens;
-  std::vector<bool> HasId;
-  std::unordered_map<std::string_view, int32_t> Vocab; // views into Tokens
-  std::unordered_map<uint64_t, MergeInfo> Merges;
+  Vocabulary Vocab;
+  std::vector<MergeEntry> Merges{MergeEntry{EmptyKey, 0, 0}};
+  uint64_t MergeMask = 0;
   int32_t UnkId = -1;
   bool FuseUnk = false;
   bool ByteFallback = false;

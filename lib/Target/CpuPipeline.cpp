@@ -4,7 +4,8 @@
 //   canonicalize, cse, elementwise fusion         fewer loops and buffers
 //   one-shot bufferization                        weights/KV/tokens in place
 //   tfm-plan-memory                               intermediates -> arena
-//   linalg -> loops -> cf, math/arith/memref/func -> llvm (bare pointers)
+//   linalg -> parallel loops; the large ones -> OpenMP (threads)
+//   loops -> cf, math/arith/memref/func/omp -> llvm (bare pointers)
 //
 // LLVM's O3 (HostObject.cpp) then vectorizes the loops; the reductions are
 // marked reassociable so that it may.
@@ -45,7 +46,15 @@ static void addMemplanStage(OpPassManager &pm) {
 }
 
 static void addLlvmStage(OpPassManager &pm) {
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // Parallel dimensions become scf.parallel; the large ones become OpenMP
+  // worksharing loops that the launcher runs on its thread pool.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(tfm::createTfmSelectParallelLoops());
+  pm.addPass(createConvertSCFToOpenMPPass());
+  // scf-to-openmp wraps each body in memref.alloca_scope; with no allocas
+  // inside, canonicalization inlines it (a region of one block is what the
+  // later scf-to-cf needs).
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -60,6 +69,7 @@ static void addLlvmStage(OpPassManager &pm) {
   funcOpts.useBarePtrCallConv = true; // the ABI passes plain pointers
   pm.addPass(createConvertFuncToLLVMPass(funcOpts));
   pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
 }

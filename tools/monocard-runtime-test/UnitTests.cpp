@@ -57,14 +57,14 @@ static void testDType() {
   CHECK(Bad == 0);
   CHECK(halfToFloat(0x0001) == std::ldexp(1.0f, -24)); // smallest subnormal
   CHECK(halfToFloat(0x7bff) == 65504.0f);
-  CHECK(floatToHalf(65519.0f) == 0x7bff);   // below the halfway point
-  CHECK(floatToHalf(65520.0f) == 0x7c00);   // ties to even = inf
+  CHECK(floatToHalf(65519.0f) == 0x7bff); // below the halfway point
+  CHECK(floatToHalf(65520.0f) == 0x7c00); // ties to even = inf
   CHECK(floatToHalf(1e10f) == 0x7c00);
   CHECK(floatToHalf(-std::numeric_limits<float>::infinity()) == 0xfc00);
   CHECK(floatToHalf(std::ldexp(1.0f, -25)) == 0x0000); // tie to even: 0
   CHECK(floatToHalf(std::ldexp(1.5f, -25)) == 0x0001);
   CHECK(floatToHalf(std::ldexp(3.0f, -25)) == 0x0002); // 1.5 ulp ties to 2
-  CHECK(floatToHalf(bits(0x387fe000)) == 0x0400);       // rounds up to normal
+  CHECK(floatToHalf(bits(0x387fe000)) == 0x0400);      // rounds up to normal
   CHECK(floatToHalf(1.0f + std::ldexp(1.0f, -11)) == 0x3c00); // tie to even
   CHECK(floatToHalf(1.0f + std::ldexp(3.0f, -11)) == 0x3c02);
   CHECK(floatToHalf(-0.0f) == 0x8000);
@@ -173,12 +173,12 @@ static ParseResult parse(std::vector<const char *> Args, LauncherOptions &O,
 static void testCommandLine() {
   LauncherOptions O;
   std::string E;
-  CHECK(parse({"--tokens", "1, 2,3", "-n", "5", "--temperature=0.5",
-               "--top-k", "4", "--top-p", "0.9", "--seed", "7", "--json"},
+  CHECK(parse({"--tokens", "1, 2,3", "-n", "5", "--temperature=0.5", "--top-k",
+               "4", "--top-p", "0.9", "--seed", "7", "--json"},
               O, E) == ParseResult::Ok);
   CHECK(O.Tokens == std::vector<int64_t>({1, 2, 3}) && O.NumTokens == 5 &&
-        O.Temperature == 0.5f && O.TopK == 4 && O.TopP == 0.9f &&
-        O.Seed == 7 && O.Json);
+        O.Temperature == 0.5f && O.TopK == 4 && O.TopP == 0.9f && O.Seed == 7 &&
+        O.Json);
   CHECK(parse({"--pack", "dir", "-o", "x.weights"}, O, E) == ParseResult::Ok &&
         O.PackDir == "dir" && O.PackOut == "x.weights");
   CHECK(parse({"--bench"}, O, E) == ParseResult::Ok && O.NumTokens == 64);

@@ -10,7 +10,9 @@
 //   monocard-tokenizer-test TOKENIZER_JSON --encode TEXT    ids, comma-separated
 //   monocard-tokenizer-test TOKENIZER_JSON --tokens TEXT    token strings
 //   monocard-tokenizer-test TOKENIZER_JSON --decode 1,2,3   text
-//   monocard-tokenizer-test TOKENIZER_JSON --stream 1,2,3   streamed pieces
+//   monocard-tokenizer-test TOKENIZER_JSON --stream 1,2,3   streamed pieces,
+//       one JSON string per token (and one for the final flush, if any);
+//       --prime 4,5 first gives the stream the (prompt) tokens before them
 //   monocard-tokenizer-test --parse-json FILE               compact JSON
 // Flags for the modes: --no-add-special (encode without the post-processor's
 // BOS/EOS), --skip-special (decode without special tokens). Errors: one line
@@ -76,8 +78,10 @@ std::vector<int32_t> parseIds(const Tokenizer &Tok, const std::string &List) {
 }
 
 std::string streamDecode(const Tokenizer &Tok, const std::vector<int32_t> &Ids,
-                         bool SkipSpecial, std::vector<std::string> *Pieces) {
+                         bool SkipSpecial, std::vector<std::string> *Pieces,
+                         const std::vector<int32_t> &Prime = {}) {
   TokenStreamDecoder Stream(Tok, SkipSpecial);
+  Stream.prime(Prime);
   std::string All;
   for (int32_t Id : Ids) {
     std::string P = Stream.step(Id);
@@ -195,7 +199,7 @@ int runCases(const Tokenizer &Tok, const std::string &CasesPath) {
 
 int main(int Argc, char **Argv) {
   std::vector<std::string> Pos;
-  std::string Mode, ModeArg;
+  std::string Mode, ModeArg, PrimeArg;
   bool AddSpecial = true, SkipSpecial = false;
   for (int I = 1; I < Argc; ++I) {
     std::string A = Argv[I];
@@ -203,6 +207,10 @@ int main(int Argc, char **Argv) {
       AddSpecial = false;
     } else if (A == "--skip-special") {
       SkipSpecial = true;
+    } else if (A == "--prime") {
+      if (I + 1 >= Argc)
+        die(A + " needs an argument");
+      PrimeArg = Argv[++I];
     } else if (A == "--encode" || A == "--tokens" || A == "--decode" ||
                A == "--stream" || A == "--parse-json") {
       if (I + 1 >= Argc)
@@ -212,7 +220,8 @@ int main(int Argc, char **Argv) {
     } else if (A == "-h" || A == "--help") {
       std::printf("usage: monocard-tokenizer-test TOKENIZER_JSON CASES_JSON\n"
                   "       monocard-tokenizer-test TOKENIZER_JSON "
-                  "(--encode TEXT | --tokens TEXT | --decode IDS | --stream IDS)\n"
+                  "(--encode TEXT | --tokens TEXT | --decode IDS |\n"
+                  "        --stream IDS [--prime IDS])\n"
                   "       monocard-tokenizer-test --parse-json FILE\n"
                   "flags: --no-add-special --skip-special\n");
       return 0;
@@ -250,7 +259,8 @@ int main(int Argc, char **Argv) {
     std::printf("%s\n", Tok->decode(parseIds(*Tok, ModeArg), SkipSpecial).c_str());
   } else {
     std::vector<std::string> Pieces;
-    streamDecode(*Tok, parseIds(*Tok, ModeArg), SkipSpecial, &Pieces);
+    streamDecode(*Tok, parseIds(*Tok, ModeArg), SkipSpecial, &Pieces,
+                 parseIds(*Tok, PrimeArg));
     std::string S;
     for (const std::string &P : Pieces)
       S += (S.empty() ? "" : " ") + jsonQuote(P);

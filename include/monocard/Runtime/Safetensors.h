@@ -1,4 +1,4 @@
-//===- Safetensors.h - Reading Hugging Face safetensors checkpoints -*- C++ -*-//
+//===- Safetensors.h - Reading safetensors checkpoints ----------*- C++ -*-===//
 //
 // A checkpoint directory holds either one `model.safetensors` or shards
 // listed by `model.safetensors.index.json`. Each file is an 8-byte
@@ -26,11 +26,11 @@ namespace monocard {
 
 struct SafetensorsTensor {
   std::string Name;
-  std::string DType;          // as written: "F32", "BF16", "I64", ...
+  std::string DType; // as written: "F32", "BF16", "I64", ...
   std::vector<int64_t> Shape;
   const unsigned char *Data = nullptr; // inside the file's mapping
   uint64_t Bytes = 0;
-  std::string File;           // the file it lives in (for messages)
+  std::string File; // the file it lives in (for messages)
 };
 
 /// "[2048, 256]": a shape as messages print it.

@@ -111,8 +111,11 @@ public:
 private:
   const Tokenizer &Tok;
   bool SkipSpecial;
-  std::vector<int32_t> Window; // tokens since the last release, plus context
-  std::string Prefix;          // decode(Window[0 .. PrefixIndex))
+  // Window: the tokens since the last release plus those before it, kept
+  // as context. Prefix: Window's text as of the last release. PrefixIndex:
+  // how many leading tokens of Window to drop at the next release.
+  std::vector<int32_t> Window;
+  std::string Prefix;
   size_t PrefixIndex = 0;
 };
 

@@ -50,8 +50,7 @@ public:
   /// Maps \p Path and checks magic, version, fingerprint and sizes against
   /// \p Info. On failure sets \p Error to one line, e.g. "weights file
   /// 'x.weights' is truncated: expected 8192 bytes, found 4100".
-  bool open(const std::string &Path, const ModelInfo &Info,
-            std::string &Error);
+  bool open(const std::string &Path, const ModelInfo &Info, std::string &Error);
 
   /// The packed tensors (data_offset into the file; 4096-aligned).
   const void *data() const { return Base ? Base + Header.DataOffset : nullptr; }

@@ -47,4 +47,23 @@ def TfmLayoutWeights : Pass<"tfm-layout-weights", "::mlir::ModuleOp"> {
   ];
 }
 
+def TfmSelectParallelLoops
+    : Pass<"tfm-select-parallel-loops", "::mlir::func::FuncOp"> {
+  let summary = "Keep scf.parallel only where the work pays for threads";
+  let description = [{
+    After linalg becomes parallel loops, every elementwise op of a step is
+    an `scf.parallel`, and a fork/join costs microseconds. This pass
+    estimates each top-level parallel loop's work (the product of the static
+    trip counts along its deepest loop nest) and rewrites loops below
+    `min-work` iterations as nested `scf.for`s. The loops that remain are
+    turned into OpenMP worksharing loops, which the launcher runs on its
+    thread pool. A loop with a dynamic bound counts as large.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"32768",
+           "fewest innermost iterations that get their own parallel loop">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect"];
+}
+
 #endif // MONOCARD_DIALECT_TFM_TRANSFORMS_PASSES_TD
