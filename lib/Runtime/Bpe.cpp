@@ -148,7 +148,8 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
   std::vector<std::pair<std::string_view, int32_t>> Entries;
   Entries.reserve(V->size());
   for (JsonMember M : V->members()) {
-    if (!M.Value.isInt() || M.Value.asInt() < 0 || M.Value.asInt() >= INT32_MAX) {
+    if (!M.Value.isInt() || M.Value.asInt() < 0 ||
+        M.Value.asInt() >= INT32_MAX) {
       Error = "vocab entry " + jsonQuote(M.Key) + " has an invalid id";
       return false;
     }
@@ -159,7 +160,8 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
   if (const JsonValue *U = Model.find("unk_token"); U && U->isString()) {
     UnkId = lookup(U->asString());
     if (UnkId < 0) {
-      Error = "unk_token " + jsonQuote(U->asString()) + " is not in the vocabulary";
+      Error =
+          "unk_token " + jsonQuote(U->asString()) + " is not in the vocabulary";
       return false;
     }
   }
@@ -195,11 +197,13 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
       }
       A = S.substr(0, Space);
       B = S.substr(Space + 1);
-    } else if (M.isArray() && M.size() == 2 && M[0].isString() && M[1].isString()) {
+    } else if (M.isArray() && M.size() == 2 && M[0].isString() &&
+               M[1].isString()) {
       A = M[0].asString();
       B = M[1].asString();
     } else {
-      Error = "merge #" + std::to_string(Rank) + " is neither \"a b\" nor [a, b]";
+      Error =
+          "merge #" + std::to_string(Rank) + " is neither \"a b\" nor [a, b]";
       return false;
     }
     Joined.assign(A).append(B);
@@ -207,7 +211,9 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
     if (IdA < 0 || IdB < 0 || IdNew < 0) {
       Error = "merge #" + std::to_string(Rank) + " (" + jsonQuote(A) + ", " +
               jsonQuote(B) + ") uses a token not in the vocabulary: " +
-              jsonQuote(IdA < 0 ? A : IdB < 0 ? B : std::string_view(Joined));
+              jsonQuote(IdA < 0   ? A
+                        : IdB < 0 ? B
+                                  : std::string_view(Joined));
       return false;
     }
     insertMerge(IdA, IdB, Rank, IdNew);
@@ -216,7 +222,8 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
   return true;
 }
 
-void BpeModel::tokenize(std::string_view Word, std::vector<int32_t> &Out) const {
+void BpeModel::tokenize(std::string_view Word,
+                        std::vector<int32_t> &Out) const {
   if (Word.empty())
     return;
   if (IgnoreMerges) {

@@ -84,7 +84,9 @@ private:
     while (P != End && (*P == ' ' || *P == '\n' || *P == '\r' || *P == '\t'))
       ++P;
   }
-  size_t offset(const char *At) const { return static_cast<size_t>(At - Begin); }
+  size_t offset(const char *At) const {
+    return static_cast<size_t>(At - Begin);
+  }
   bool fail(const char *At, const std::string &What) {
     if (Error.empty())
       Error = What + " at byte " + std::to_string(offset(At));
@@ -110,12 +112,13 @@ private:
   const char *const End;
   JsonDocument &Doc;
   std::string &Error;
-  char *StrOut = nullptr;          // next free byte of Doc.Strings
-  std::vector<JsonValue> Scratch;  // children of the open containers
+  char *StrOut = nullptr;         // next free byte of Doc.Strings
+  std::vector<JsonValue> Scratch; // children of the open containers
 };
 
 bool JsonParser::run() {
-  if (static_cast<uint64_t>(End - Begin) >= std::numeric_limits<uint32_t>::max())
+  if (static_cast<uint64_t>(End - Begin) >=
+      std::numeric_limits<uint32_t>::max())
     return fail(Begin, "input too large (4 GiB or more)");
   Doc.Strings.reset(new char[static_cast<size_t>(End - Begin) + 1]);
   StrOut = Doc.Strings.get();
@@ -270,7 +273,8 @@ static char *appendUtf8(char *Out, uint32_t CP) {
 /// Length of the well-formed UTF-8 sequence starting at \p S (lead byte
 /// >= 0x80), or 0 if it is malformed (overlong, surrogate, > U+10FFFF,
 /// truncated).
-static size_t utf8SequenceLength(const unsigned char *S, const unsigned char *E) {
+static size_t utf8SequenceLength(const unsigned char *S,
+                                 const unsigned char *E) {
   unsigned char C = S[0];
   size_t N;
   unsigned char Lo = 0x80, Hi = 0xBF; // allowed range of the second byte
@@ -335,8 +339,9 @@ bool JsonParser::parseString(JsonValue &Out) {
     if (C < 0x20)
       return fail(In, "unescaped control character in a string");
     if (C >= 0x80) {
-      size_t N = utf8SequenceLength(reinterpret_cast<const unsigned char *>(In),
-                                    reinterpret_cast<const unsigned char *>(Stop));
+      size_t N =
+          utf8SequenceLength(reinterpret_cast<const unsigned char *>(In),
+                             reinterpret_cast<const unsigned char *>(Stop));
       if (N == 0)
         return fail(In, "invalid UTF-8 in a string");
       for (size_t I = 0; I < N; ++I)
@@ -349,14 +354,30 @@ bool JsonParser::parseString(JsonValue &Out) {
       return fail(In, "unexpected end of input in a string");
     char E = *In++;
     switch (E) {
-    case '"': *O++ = '"'; break;
-    case '\\': *O++ = '\\'; break;
-    case '/': *O++ = '/'; break;
-    case 'b': *O++ = '\b'; break;
-    case 'f': *O++ = '\f'; break;
-    case 'n': *O++ = '\n'; break;
-    case 'r': *O++ = '\r'; break;
-    case 't': *O++ = '\t'; break;
+    case '"':
+      *O++ = '"';
+      break;
+    case '\\':
+      *O++ = '\\';
+      break;
+    case '/':
+      *O++ = '/';
+      break;
+    case 'b':
+      *O++ = '\b';
+      break;
+    case 'f':
+      *O++ = '\f';
+      break;
+    case 'n':
+      *O++ = '\n';
+      break;
+    case 'r':
+      *O++ = '\r';
+      break;
+    case 't':
+      *O++ = '\t';
+      break;
     case 'u': {
       uint32_t CP;
       if (!parseHex4(In, CP))

@@ -28,8 +28,8 @@ std::string typeOf(const JsonValue &V) {
 }
 
 /// A Replace/Split pattern that is a plain string: {"String": "..."}.
-bool stringPattern(const JsonValue &V, std::string_view What,
-                   std::string &Out, std::string &Error) {
+bool stringPattern(const JsonValue &V, std::string_view What, std::string &Out,
+                   std::string &Error) {
   const JsonValue *P = V.find("pattern");
   const JsonValue *S = P ? P->find("String") : nullptr;
   if (S && S->isString()) {
@@ -65,8 +65,9 @@ bool parseNormalizer(const JsonValue &V, std::vector<NormalizerStep> &Steps,
     return true;
   std::string Type = typeOf(V);
   if (Type == "Sequence") {
-    for (const JsonValue &N : V.find("normalizers") ? V.find("normalizers")->array()
-                                                    : JsonArrayRange(nullptr, nullptr))
+    for (const JsonValue &N : V.find("normalizers")
+                                  ? V.find("normalizers")->array()
+                                  : JsonArrayRange(nullptr, nullptr))
       if (!parseNormalizer(N, Steps, Error))
         return false;
     return true;
@@ -120,7 +121,8 @@ void normalize(const std::vector<NormalizerStep> &Steps, std::string &Text) {
       if (S.Right)
         while (E > B) {
           size_t Start = E - 1; // back to the start of the last character
-          while (Start > B && (static_cast<uint8_t>(Text[Start]) & 0xC0) == 0x80)
+          while (Start > B &&
+                 (static_cast<uint8_t>(Text[Start]) & 0xC0) == 0x80)
             --Start;
           if (!isSpace(decodeUtf8(Text, Start, Len)) || Start + Len != E)
             break;
@@ -148,7 +150,8 @@ bool parsePreTokenizer(const JsonValue &V, std::vector<PreTokenizerStep> &Steps,
   };
   if (Type == "Sequence") {
     const JsonValue *List = V.find("pretokenizers");
-    for (const JsonValue &P : List ? List->array() : JsonArrayRange(nullptr, nullptr))
+    for (const JsonValue &P :
+         List ? List->array() : JsonArrayRange(nullptr, nullptr))
       if (!parsePreTokenizer(P, Steps, Error))
         return false;
     return true;
@@ -174,7 +177,8 @@ bool parsePreTokenizer(const JsonValue &V, std::vector<PreTokenizerStep> &Steps,
       if (!stringPattern(V, "pre-tokenizer Split", S.Literal, Error))
         return false;
     }
-    std::string_view B = V.find("behavior") ? V.find("behavior")->asString() : "";
+    std::string_view B =
+        V.find("behavior") ? V.find("behavior")->asString() : "";
     if (B == "Isolated")
       S.Behavior = SplitBehavior::Isolated;
     else if (B == "Removed")
@@ -203,7 +207,8 @@ bool parsePreTokenizer(const JsonValue &V, std::vector<PreTokenizerStep> &Steps,
       else if (Scheme == "never")
         S.Prepend = PrependScheme::Never;
       else {
-        Error = "unsupported Metaspace prepend_scheme '" + std::string(Scheme) + "'";
+        Error = "unsupported Metaspace prepend_scheme '" + std::string(Scheme) +
+                "'";
         return false;
       }
     } else {

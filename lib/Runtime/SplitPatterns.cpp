@@ -82,7 +82,8 @@ size_t contraction(const std::vector<CharInfo> &C, size_t I, bool IgnoreCase) {
   if (C[I + 1].Class == EndOfText)
     return 0;
   uint32_t B = Fold(C[I + 2].CP);
-  if ((A == 'r' && B == 'e') || (A == 'v' && B == 'e') || (A == 'l' && B == 'l'))
+  if ((A == 'r' && B == 'e') || (A == 'v' && B == 'e') ||
+      (A == 'l' && B == 'l'))
     return 3;
   return 0;
 }

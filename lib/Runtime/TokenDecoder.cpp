@@ -55,7 +55,8 @@ bool parseDecoder(const JsonValue &V, std::vector<DecoderStep> &Steps,
   std::string Type = T && T->isString() ? std::string(T->asString()) : "?";
   if (Type == "Sequence") {
     const JsonValue *List = V.find("decoders");
-    for (const JsonValue &D : List ? List->array() : JsonArrayRange(nullptr, nullptr))
+    for (const JsonValue &D :
+         List ? List->array() : JsonArrayRange(nullptr, nullptr))
       if (!parseDecoder(D, Steps, HasDecoder, Error))
         return false;
     return true;
@@ -88,8 +89,10 @@ bool parseDecoder(const JsonValue &V, std::vector<DecoderStep> &Steps,
     }
     const JsonValue *Start = V.find("start");
     const JsonValue *Stop = V.find("stop");
-    S.Start = Start ? static_cast<size_t>(std::max<int64_t>(0, Start->asInt())) : 0;
-    S.Stop = Stop ? static_cast<size_t>(std::max<int64_t>(0, Stop->asInt())) : 0;
+    S.Start =
+        Start ? static_cast<size_t>(std::max<int64_t>(0, Start->asInt())) : 0;
+    S.Stop =
+        Stop ? static_cast<size_t>(std::max<int64_t>(0, Stop->asInt())) : 0;
   } else if (Type == "Metaspace") {
     S.K = DecoderStep::Kind::Metaspace;
     const JsonValue *R = V.find("replacement");
@@ -197,7 +200,8 @@ void decodeMetaspace(const DecoderStep &S, std::vector<std::string> &Tokens) {
     std::string Out;
     for (size_t Pos = 0;;) {
       size_t Hit = T.find(Rep, Pos);
-      Out.append(T, Pos, Hit == std::string::npos ? std::string::npos : Hit - Pos);
+      Out.append(T, Pos,
+                 Hit == std::string::npos ? std::string::npos : Hit - Pos);
       if (Hit == std::string::npos)
         break;
       if (!Drop)
@@ -285,7 +289,8 @@ std::string TokenStreamDecoder::step(int32_t Id) {
   // Hold back while the text has not grown or ends in an incomplete
   // character (decoded as U+FFFD until its last byte arrives).
   if (Text.size() <= Prefix.size() ||
-      (Text.size() >= 3 && Text.compare(Text.size() - 3, 3, "\xEF\xBF\xBD") == 0))
+      (Text.size() >= 3 &&
+       Text.compare(Text.size() - 3, 3, "\xEF\xBF\xBD") == 0))
     return std::string();
   // The window's text normally extends the previous one; if a decoder
   // rewrote the start, print from the first difference (printed text cannot
@@ -305,7 +310,8 @@ std::string TokenStreamDecoder::step(int32_t Id) {
 std::string TokenStreamDecoder::flush() {
   std::string Text = Tok.decode(Window, SkipSpecial);
   std::string Rest;
-  if (Text.size() > Prefix.size() && Text.compare(0, Prefix.size(), Prefix) == 0)
+  if (Text.size() > Prefix.size() &&
+      Text.compare(0, Prefix.size(), Prefix) == 0)
     Rest = Text.substr(Prefix.size());
   Window.clear();
   Prefix.clear();

@@ -40,9 +40,10 @@ public:
       return;
     // Longest first, so that the first hit at a position is the longest.
     auto &Bucket = ByFirstByte[static_cast<uint8_t>(T->Match[0])];
-    auto It = std::find_if(Bucket.begin(), Bucket.end(), [T](const AddedToken *B) {
-      return B->Match.size() < T->Match.size();
-    });
+    auto It =
+        std::find_if(Bucket.begin(), Bucket.end(), [T](const AddedToken *B) {
+          return B->Match.size() < T->Match.size();
+        });
     Bucket.insert(It, T);
     Empty = false;
   }
@@ -147,11 +148,13 @@ public:
 private:
   bool parseAddedTokens(const JsonValue *List, std::string &Error);
   bool parsePostProcessor(const JsonValue &V, std::string &Error);
-  void encodeText(std::string_view Text, bool AtStart, std::vector<int32_t> &Out,
-                  std::unordered_map<std::string, std::vector<int32_t>> &Cache) const;
+  void encodeText(
+      std::string_view Text, bool AtStart, std::vector<int32_t> &Out,
+      std::unordered_map<std::string, std::vector<int32_t>> &Cache) const;
 };
 
-bool TokenizerImpl::parseAddedTokens(const JsonValue *List, std::string &Error) {
+bool TokenizerImpl::parseAddedTokens(const JsonValue *List,
+                                     std::string &Error) {
   if (!List || List->isNull())
     return true;
   if (!List->isArray()) {
@@ -199,7 +202,8 @@ bool TokenizerImpl::parsePostProcessor(const JsonValue &V, std::string &Error) {
   std::string_view Type = T ? T->asString() : "?";
   if (Type == "Sequence") {
     const JsonValue *List = V.find("processors");
-    for (const JsonValue &P : List ? List->array() : JsonArrayRange(nullptr, nullptr))
+    for (const JsonValue &P :
+         List ? List->array() : JsonArrayRange(nullptr, nullptr))
       if (!parsePostProcessor(P, Error))
         return false;
     return true;
@@ -211,14 +215,16 @@ bool TokenizerImpl::parsePostProcessor(const JsonValue &V, std::string &Error) {
     const JsonValue *Single = V.find("single");
     const JsonValue *Specials = V.find("special_tokens");
     bool SeenSequence = false;
-    for (const JsonValue &Item : Single ? Single->array() : JsonArrayRange(nullptr, nullptr)) {
+    for (const JsonValue &Item :
+         Single ? Single->array() : JsonArrayRange(nullptr, nullptr)) {
       if (Item.find("Sequence")) {
         SeenSequence = true;
         continue;
       }
       const JsonValue *ST = Item.find("SpecialToken");
       const JsonValue *Name = ST ? ST->find("id") : nullptr;
-      const JsonValue *Def = Name && Specials ? Specials->find(Name->asString()) : nullptr;
+      const JsonValue *Def =
+          Name && Specials ? Specials->find(Name->asString()) : nullptr;
       const JsonValue *Ids = Def ? Def->find("ids") : nullptr;
       if (!Ids || !Ids->isArray()) {
         Error = "post-processor TemplateProcessing: special token " +
@@ -227,7 +233,8 @@ bool TokenizerImpl::parsePostProcessor(const JsonValue &V, std::string &Error) {
         return false;
       }
       for (const JsonValue &Id : Ids->array())
-        (SeenSequence ? Suffix : Prefix).push_back(static_cast<int32_t>(Id.asInt()));
+        (SeenSequence ? Suffix : Prefix)
+            .push_back(static_cast<int32_t>(Id.asInt()));
     }
   } else if (Type == "RobertaProcessing" || Type == "BertProcessing") {
     const JsonValue *Cls = V.find("cls");
@@ -324,7 +331,8 @@ void TokenizerImpl::encodeText(
       continue;
     }
     Words.clear();
-    preTokenize(PreTokenizers, std::string_view(Norm).substr(S.Begin, S.End - S.Begin),
+    preTokenize(PreTokenizers,
+                std::string_view(Norm).substr(S.Begin, S.End - S.Begin),
                 AtStart && S.Begin == 0, Words);
     for (const std::string &W : Words) {
       // Repeated words are common in long texts; long ones (a whole
@@ -356,7 +364,8 @@ std::vector<int32_t> TokenizerImpl::encode(std::string_view Text,
     if (S.Id >= 0)
       Out.push_back(S.Id);
     else
-      encodeText(Text.substr(S.Begin, S.End - S.Begin), S.Begin == 0, Out, Cache);
+      encodeText(Text.substr(S.Begin, S.End - S.Begin), S.Begin == 0, Out,
+                 Cache);
   }
   if (AddSpecial)
     Out.insert(Out.end(), PostSuffix.begin(), PostSuffix.end());

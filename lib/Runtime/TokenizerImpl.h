@@ -56,7 +56,7 @@ int byteLevelByte(uint32_t CP);
 
 struct NormalizerStep {
   enum class Kind { Prepend, Replace, Nfc, Strip } K;
-  std::string From, To; // Prepend: To; Replace: From -> To
+  std::string From, To;             // Prepend: To; Replace: From -> To
   bool Left = false, Right = false; // Strip
 };
 /// Parses the "normalizer" member (null, one normalizer or a Sequence).
@@ -119,7 +119,8 @@ public:
   size_t size() const { return Offsets.empty() ? 0 : Offsets.size() - 1; }
   bool hasId(size_t Id) const { return Id < Present.size() && Present[Id]; }
   std::string_view token(size_t Id) const {
-    return std::string_view(Pool.data() + Offsets[Id], Offsets[Id + 1] - Offsets[Id]);
+    return std::string_view(Pool.data() + Offsets[Id],
+                            Offsets[Id + 1] - Offsets[Id]);
   }
 
 private:
@@ -190,11 +191,18 @@ private:
 //===----------------------------------------------------------------------===//
 
 struct DecoderStep {
-  enum class Kind { ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace } K;
-  std::string From, To;                   // Replace
-  uint32_t Content = ' ';                 // Strip: the character stripped
-  size_t Start = 0, Stop = 0;             // Strip: how many at each end
-  uint32_t Replacement = 0x2581;          // Metaspace
+  enum class Kind {
+    ByteLevel,
+    Replace,
+    ByteFallback,
+    Fuse,
+    Strip,
+    Metaspace
+  } K;
+  std::string From, To;          // Replace
+  uint32_t Content = ' ';        // Strip: the character stripped
+  size_t Start = 0, Stop = 0;    // Strip: how many at each end
+  uint32_t Replacement = 0x2581; // Metaspace
   PrependScheme Prepend = PrependScheme::Always; // Metaspace
 };
 /// Parses the "decoder" member. \p HasDecoder is false for null, in which

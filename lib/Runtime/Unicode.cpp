@@ -49,7 +49,8 @@ uint8_t categoryClass(uint32_t CP) {
 } // namespace
 
 unsigned validSequenceLength(std::string_view S, size_t I) {
-  const unsigned char *P = reinterpret_cast<const unsigned char *>(S.data()) + I;
+  const unsigned char *P =
+      reinterpret_cast<const unsigned char *>(S.data()) + I;
   size_t Avail = S.size() - I;
   unsigned char C = P[0];
   if (C < 0x80)
@@ -93,7 +94,8 @@ uint32_t decodeUtf8(std::string_view S, size_t I, unsigned &Len) {
     return InvalidByte;
   }
   Len = N;
-  const unsigned char *P = reinterpret_cast<const unsigned char *>(S.data()) + I;
+  const unsigned char *P =
+      reinterpret_cast<const unsigned char *>(S.data()) + I;
   uint32_t CP = C & (N == 2 ? 0x1F : N == 3 ? 0x0F : 0x07);
   for (unsigned K = 1; K < N; ++K)
     CP = (CP << 6) | (P[K] & 0x3F);
@@ -176,8 +178,14 @@ bool isSpace(uint32_t CP) {
   if (CP < 0x80)
     return CP == ' ' || (CP >= 0x09 && CP <= 0x0D);
   switch (CP) {
-  case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029:
-  case 0x202F: case 0x205F: case 0x3000:
+  case 0x85:
+  case 0xA0:
+  case 0x1680:
+  case 0x2028:
+  case 0x2029:
+  case 0x202F:
+  case 0x205F:
+  case 0x3000:
     return true;
   default:
     return CP >= 0x2000 && CP <= 0x200A;
@@ -249,8 +257,7 @@ std::string toNfc(std::string_view S) {
     unsigned Len;
     uint32_t CP = decodeUtf8(S, I, Len);
     I += Len;
-    if (CP >= 0x300 && CP != InvalidByte &&
-        lookupRange(NfcUnstableRanges, CP))
+    if (CP >= 0x300 && CP != InvalidByte && lookupRange(NfcUnstableRanges, CP))
       Stable = false;
   }
   if (Stable)
@@ -287,7 +294,8 @@ std::string toNfc(std::string_view S) {
   int LastClass = -1; // class of the last kept char after the starter
   for (uint32_t CP : Buf) {
     int C = combiningClass(CP);
-    if (Starter != SIZE_MAX && !(LastClass >= 0 && (LastClass == 0 || LastClass >= C))) {
+    if (Starter != SIZE_MAX &&
+        !(LastClass >= 0 && (LastClass == 0 || LastClass >= C))) {
       if (uint32_t Composite = compose(Out[Starter], CP)) {
         Out[Starter] = Composite;
         continue;

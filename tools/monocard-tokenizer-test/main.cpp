@@ -7,9 +7,9 @@
 //       each case {"text", "ids", "decoded", ...} must give
 //       encode(text) == ids and decode(ids) == decoded (see checkCase());
 //       prints one line per failure, then "tokenizer-test: N/M cases OK".
-//   monocard-tokenizer-test TOKENIZER_JSON --encode TEXT    ids, comma-separated
-//   monocard-tokenizer-test TOKENIZER_JSON --tokens TEXT    token strings
-//   monocard-tokenizer-test TOKENIZER_JSON --decode 1,2,3   text
+//   monocard-tokenizer-test TOKENIZER_JSON --encode TEXT    ids,
+//   comma-separated monocard-tokenizer-test TOKENIZER_JSON --tokens TEXT token
+//   strings monocard-tokenizer-test TOKENIZER_JSON --decode 1,2,3   text
 //   monocard-tokenizer-test TOKENIZER_JSON --stream 1,2,3   streamed pieces,
 //       one JSON string per token (and one for the final flush, if any);
 //       --prime 4,5 first gives the stream the (prompt) tokens before them
@@ -61,8 +61,8 @@ std::vector<int32_t> parseIds(const Tokenizer &Tok, const std::string &List) {
   size_t Pos = 0;
   while (Pos < List.size()) {
     size_t Comma = List.find(',', Pos);
-    std::string Item = List.substr(Pos, Comma == std::string::npos ? std::string::npos
-                                                                  : Comma - Pos);
+    std::string Item = List.substr(
+        Pos, Comma == std::string::npos ? std::string::npos : Comma - Pos);
     char *End;
     long V = std::strtol(Item.c_str(), &End, 10);
     if (Item.empty() || *End || !Tok.isValidId(static_cast<int32_t>(V)) ||
@@ -137,9 +137,9 @@ bool checkCase(const Tokenizer &Tok, const JsonValue &Case,
     return Ids;
   };
   std::vector<int32_t> Ids = IdsOf(*Case.find("ids"));
-  bool Pass = expect(Label, "encode", Ids,
-                     Tok.encode(Text, optFlag(Case, "add_special_tokens", false)),
-                     showIds);
+  bool Pass = expect(
+      Label, "encode", Ids,
+      Tok.encode(Text, optFlag(Case, "add_special_tokens", false)), showIds);
   if (const JsonValue *W = Case.find("ids_with_special"))
     Pass &= expect(Label, "encode with special tokens", IdsOf(*W),
                    Tok.encode(Text, true), showIds);
@@ -256,7 +256,8 @@ int main(int Argc, char **Argv) {
       S += (S.empty() ? "" : " ") + jsonQuote(Tok->tokenToString(Id));
     std::printf("%s\n", S.c_str());
   } else if (Mode == "--decode") {
-    std::printf("%s\n", Tok->decode(parseIds(*Tok, ModeArg), SkipSpecial).c_str());
+    std::printf("%s\n",
+                Tok->decode(parseIds(*Tok, ModeArg), SkipSpecial).c_str());
   } else {
     std::vector<std::string> Pieces;
     streamDecode(*Tok, parseIds(*Tok, ModeArg), SkipSpecial, &Pieces,

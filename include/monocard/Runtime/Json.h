@@ -14,7 +14,8 @@
 //   JsonDocument Doc;
 //   std::string Err;
 //   if (!parseJson(Text, Doc, Err))
-//     fail(Err);                    // e.g. "unexpected end of input at byte 812"
+//     fail(Err);                    // e.g. "unexpected end of input at byte
+//     812"
 //   const JsonValue &Root = Doc.root();
 //   if (const JsonValue *Model = Root.find("model"))
 //     for (JsonMember M : Model->find("vocab")->members())
@@ -146,10 +147,10 @@ private:
     bool B;
     int64_t I;
     double D;
-    const char *S;              // String: bytes owned by the document.
-    const JsonValue *Children;  // Array/Object: nodes owned by the document;
-                                // an object stores key, value, key, value...
-    uint64_t Index;             // Array/Object while parsing.
+    const char *S;             // String: bytes owned by the document.
+    const JsonValue *Children; // Array/Object: nodes owned by the document;
+                               // an object stores key, value, key, value...
+    uint64_t Index;            // Array/Object while parsing.
   } U;
 };
 

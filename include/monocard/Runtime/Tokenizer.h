@@ -41,10 +41,9 @@ public:
                                              std::string &Error);
   /// Loads from the text of a tokenizer.json (e.g. the copy embedded in the
   /// .weights file). \p Name prefixes error messages.
-  static std::unique_ptr<Tokenizer> loadJson(std::string_view Json,
-                                             std::string &Error,
-                                             std::string_view Name =
-                                                 "tokenizer.json");
+  static std::unique_ptr<Tokenizer>
+  loadJson(std::string_view Json, std::string &Error,
+           std::string_view Name = "tokenizer.json");
   ~Tokenizer();
 
   /// Token ids of \p Text. With \p AddSpecialTokens the post-processor's

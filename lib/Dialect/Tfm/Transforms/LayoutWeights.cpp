@@ -41,7 +41,7 @@ struct LayoutWeightsPass
     ModuleOp module = getOperation();
     if (alignment <= 0 || (alignment & (alignment - 1))) {
       module.emitError() << "alignment must be a power of two, got "
-                         << alignment;
+                         << int64_t(alignment);
       return signalPassFailure();
     }
     llvm::MapVector<StringAttr, RankedTensorType> params;

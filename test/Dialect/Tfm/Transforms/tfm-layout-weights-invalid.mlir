@@ -1,0 +1,11 @@
+// RUN: monocard-opt %s -split-input-file --tfm-layout-weights -verify-diagnostics
+// RUN: not monocard-opt %s --tfm-layout-weights=alignment=48 2>&1 | FileCheck %s --check-prefix=ALIGN
+
+// One name, two types: the packed tensor would be ambiguous.
+func.func @a() -> (tensor<4xf32>, tensor<4xf16>) {
+  %x = tfm.param @w : tensor<4xf32>
+  // expected-error @+1 {{param 'w' has type 'tensor<4xf16>' here but 'tensor<4xf32>' elsewhere}}
+  %y = tfm.param @w : tensor<4xf16>
+  return %x, %y : tensor<4xf32>, tensor<4xf16>
+}
+// ALIGN: alignment must be a power of two, got 48
