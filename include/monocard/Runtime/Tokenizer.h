@@ -77,7 +77,6 @@ public:
 
 private:
   explicit Tokenizer(std::unique_ptr<TokenizerImpl> Impl);
-  friend class TokenStreamDecoder;
   std::unique_ptr<TokenizerImpl> Impl;
 };
 
