@@ -107,7 +107,6 @@ private:
 
 Value StepBuilder::layer(Value x, Value pos, int64_t l) {
   std::string p = "model.layers." + std::to_string(l);
-  int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
   int64_t qDim = cfg.numHeads * cfg.headDim;
   int64_t kvDim = cfg.numKvHeads * cfg.headDim;
 
@@ -138,7 +137,6 @@ Value StepBuilder::layer(Value x, Value pos, int64_t l) {
   Value up = linear(h, p + ".mlp.up_proj", cfg.intermediateSize, false);
   Value act = tfm::SwigluOp::create(b, loc, gate, up);
   Value down = linear(act, p + ".mlp.down_proj", cfg.hiddenSize, false);
-  (void)rows;
   return tfm::AddOp::create(b, loc, x, down);
 }
 
