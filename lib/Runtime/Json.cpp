@@ -12,6 +12,8 @@
 
 #include "monocard/Runtime/Json.h"
 
+#include "Unicode.h"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -270,39 +272,6 @@ static char *appendUtf8(char *Out, uint32_t CP) {
   return Out;
 }
 
-/// Length of the well-formed UTF-8 sequence starting at \p S (lead byte
-/// >= 0x80), or 0 if it is malformed (overlong, surrogate, > U+10FFFF,
-/// truncated).
-static size_t utf8SequenceLength(const unsigned char *S,
-                                 const unsigned char *E) {
-  unsigned char C = S[0];
-  size_t N;
-  unsigned char Lo = 0x80, Hi = 0xBF; // allowed range of the second byte
-  if (C >= 0xC2 && C <= 0xDF) {
-    N = 2;
-  } else if (C >= 0xE0 && C <= 0xEF) {
-    N = 3;
-    if (C == 0xE0)
-      Lo = 0xA0; // overlong
-    else if (C == 0xED)
-      Hi = 0x9F; // surrogates
-  } else if (C >= 0xF0 && C <= 0xF4) {
-    N = 4;
-    if (C == 0xF0)
-      Lo = 0x90; // overlong
-    else if (C == 0xF4)
-      Hi = 0x8F; // > U+10FFFF
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(E - S) < N || S[1] < Lo || S[1] > Hi)
-    return 0;
-  for (size_t I = 2; I < N; ++I)
-    if ((S[I] & 0xC0) != 0x80)
-      return 0;
-  return N;
-}
-
 namespace {
 /// Bytes that stand for themselves inside a string: ASCII other than the
 /// quote, the backslash and the control characters.
@@ -339,9 +308,10 @@ bool JsonParser::parseString(JsonValue &Out) {
     if (C < 0x20)
       return fail(In, "unescaped control character in a string");
     if (C >= 0x80) {
-      size_t N =
-          utf8SequenceLength(reinterpret_cast<const unsigned char *>(In),
-                             reinterpret_cast<const unsigned char *>(Stop));
+      // Checks for overlongs, surrogates and truncation; Unicode.cpp is the
+      // one place that knows UTF-8's rules.
+      size_t N = unicode::validSequenceLength(
+          std::string_view(In, size_t(Stop - In)), 0);
       if (N == 0)
         return fail(In, "invalid UTF-8 in a string");
       for (size_t I = 0; I < N; ++I)
