@@ -19,6 +19,8 @@ set(MONOCARD_PCH_HEADERS
   <mlir/Dialect/MemRef/IR/MemRef.h>
   <mlir/Dialect/SCF/IR/SCF.h>
   <mlir/Dialect/LLVMIR/LLVMDialect.h>
+  <mlir/Dialect/GPU/IR/GPUDialect.h>
+  <mlir/Dialect/Vector/IR/VectorOps.h>
   <llvm/Support/JSON.h>
 )
 

@@ -293,5 +293,13 @@ monocard::importCheckpoint(MLIRContext *ctx, StringRef dir,
     return tensors.takeError();
   if (llvm::Error e = checkTensors(*cfg, *tensors, dir))
     return std::move(e);
-  return buildStepFunctions(ctx, *cfg, opts);
+  if (opts.dtype != "auto")
+    return buildStepFunctions(ctx, *cfg, opts);
+  // "auto": compute in the checkpoint's own storage type (that of the
+  // embedding table, which every architecture has).
+  ImportOptions resolved = opts;
+  std::string stored =
+      tensors->lookup(expectedTensors(*cfg).front().name).dtype;
+  resolved.dtype = stored == "F16" ? "f16" : stored == "BF16" ? "bf16" : "f32";
+  return buildStepFunctions(ctx, *cfg, resolved);
 }

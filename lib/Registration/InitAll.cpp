@@ -9,6 +9,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void monocard::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<monocard::tfm::TfmDialect>();
@@ -17,6 +18,8 @@ void monocard::registerAllDialects(mlir::DialectRegistry &registry) {
   // monocard-opt able to read any stage's output.
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary translates the kernels to LLVM IR in-process.
+  mlir::registerAllToLLVMIRTranslations(registry);
 }
 
 void monocard::registerAllPasses() {

@@ -126,22 +126,32 @@ llvm::Error monocard::emitHostObject(mlir::ModuleOp module,
 }
 
 llvm::Error monocard::linkExecutable(llvm::StringRef objectPath,
-                                     llvm::StringRef outputPath) {
+                                     llvm::StringRef outputPath,
+                                     llvm::StringRef target) {
   llvm::ErrorOr<std::string> clang = llvm::sys::findProgramByName("clang++-22");
   if (!clang)
     clang = llvm::sys::findProgramByName("clang++");
   if (!clang)
     return fail("cannot link: clang++-22 not found on PATH");
   std::string rt = MONOCARD_RUNTIME_LIB_DIR;
-  std::vector<std::string> owned = {*clang,
-                                    "-fuse-ld=lld",
-                                    "-o",
-                                    outputPath.str(),
-                                    objectPath.str(),
-                                    rt + "/libMonocardLauncherMain.a",
-                                    rt + "/libMonocardRuntime.a",
-                                    "-lpthread",
-                                    "-lm"};
+  std::vector<std::string> owned = {*clang, "-fuse-ld=lld", "-o",
+                                    outputPath.str(), objectPath.str()};
+  if (target == "cuda") {
+    // The driver is dlopen'ed; the C++ runtime is linked in so that the
+    // program runs on any glibc-based machine that has an NVIDIA driver.
+    for (const char *a :
+         {"/libMonocardLauncherCudaMain.a", "/libMonocardRuntime.a"})
+      owned.push_back(rt + a);
+    for (const char *a : {"-static-libstdc++", "-static-libgcc", "-ldl",
+                          "-lpthread", "-lm"})
+      owned.push_back(a);
+  } else {
+    for (const char *a :
+         {"/libMonocardLauncherMain.a", "/libMonocardRuntime.a"})
+      owned.push_back(rt + a);
+    for (const char *a : {"-lpthread", "-lm"})
+      owned.push_back(a);
+  }
   llvm::SmallVector<llvm::StringRef> argv(owned.begin(), owned.end());
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*clang, argv, std::nullopt, {}, 0, 0,

@@ -1,8 +1,9 @@
 //===- monocard-compile.cpp - checkpoint -> standalone executable ---------===//
 //
-// monocard-compile MODEL_DIR|FILE.mlir [--target=cpu] [-o OUT]
-//     [--emit=tfm|linalg|memplan|llvm|obj|exe] [--max-seq N]
-//     [--prefill-chunk N] [--dtype f32|f16|bf16] [--cpu native|NAME]
+// monocard-compile MODEL_DIR|FILE.mlir [--target=cpu|cuda] [-o OUT]
+//     [--emit=tfm|linalg|gpu|memplan|kernels|llvm|ptx|obj|exe]
+//     [--max-seq N] [--prefill-chunk N] [--dtype auto|f32|f16|bf16]
+//     [--cpu native|NAME] [--cubin-arch sm_90|none]
 //
 // With --emit=exe (the default) it writes OUT, the program, and, when the
 // input is a checkpoint directory, OUT.weights, the packed weights. It always
@@ -16,6 +17,8 @@
 #include "monocard/Runtime/ModelInfo.h"
 #include "monocard/Runtime/Packer.h"
 #include "monocard/Target/CpuPipeline.h"
+#include "monocard/Target/CudaObject.h"
+#include "monocard/Target/CudaPipeline.h"
 #include "monocard/Target/HostObject.h"
 #include "monocard/Target/ModelInfo.h"
 
@@ -38,7 +41,7 @@ using namespace mlir;
 
 namespace {
 
-enum class Emit { Tfm, Linalg, Memplan, Llvm, Obj, Exe };
+enum class Emit { Tfm, Linalg, Gpu, Memplan, Kernels, Llvm, Ptx, Obj, Exe };
 
 cl::opt<std::string> inputPath(cl::Positional, cl::desc("MODEL_DIR|FILE.mlir"),
                                cl::Required);
@@ -47,15 +50,20 @@ cl::opt<std::string> outputPath("o", cl::desc("output path"),
 cl::opt<Emit> emit(
     "emit", cl::desc("what to produce"),
     cl::values(clEnumValN(Emit::Tfm, "tfm", "the imported tfm IR"),
-               clEnumValN(Emit::Linalg, "linalg", "linalg on tensors"),
+               clEnumValN(Emit::Linalg, "linalg", "linalg on tensors (cpu)"),
+               clEnumValN(Emit::Gpu, "gpu",
+                          "kernel launches and gpu.func kernels (cuda)"),
                clEnumValN(Emit::Memplan, "memplan",
                           "the memory plan as JSON"),
-               clEnumValN(Emit::Llvm, "llvm", "the LLVM dialect"),
+               clEnumValN(Emit::Kernels, "kernels",
+                          "the kernel launches of each step (cuda)"),
+               clEnumValN(Emit::Llvm, "llvm", "the LLVM dialect (cpu)"),
+               clEnumValN(Emit::Ptx, "ptx", "the kernels' PTX (cuda)"),
                clEnumValN(Emit::Obj, "obj", "the host object file"),
                clEnumValN(Emit::Exe, "exe",
                           "a standalone executable (default)")),
     cl::init(Emit::Exe));
-cl::opt<std::string> target("target", cl::desc("cpu (cuda: a later issue)"),
+cl::opt<std::string> target("target", cl::desc("cpu or cuda"),
                             cl::init("cpu"));
 cl::opt<int64_t> maxSeq("max-seq",
                         cl::desc("KV cache positions (context length)"),
@@ -63,9 +71,16 @@ cl::opt<int64_t> maxSeq("max-seq",
 cl::opt<int64_t> prefillChunk("prefill-chunk",
                               cl::desc("prompt tokens per prefill call"),
                               cl::init(64));
-cl::opt<std::string> dtype("dtype",
-                           cl::desc("compute and weight type: f32, f16, bf16"),
-                           cl::init("f32"));
+cl::opt<std::string>
+    dtype("dtype",
+          cl::desc("compute and weight type: f32, f16, bf16, or auto (the "
+                   "default: f32 on cpu, the checkpoint's own on cuda)"),
+          cl::init("auto"));
+cl::opt<std::string>
+    cubinArch("cubin-arch",
+              cl::desc("cuda: also embed a cubin for this GPU when ptxas is "
+                       "available (none: PTX only)"),
+              cl::init("sm_90"));
 cl::opt<std::string> cpu("cpu", cl::desc("host CPU to tune for"),
                          cl::init("native"));
 
@@ -83,7 +98,8 @@ FailureOr<OwningOpRef<ModuleOp>> loadInput(MLIRContext &ctx,
     monocard::ImportOptions opts;
     opts.maxSeq = maxSeq;
     opts.prefillChunk = prefillChunk;
-    opts.dtype = dtype;
+    opts.dtype = dtype == "auto" && target == "cpu" ? std::string("f32")
+                                                    : dtype.getValue();
     Expected<OwningOpRef<ModuleOp>> module =
         monocard::importCheckpoint(&ctx, inputPath, opts);
     if (!module) {
@@ -134,9 +150,10 @@ Error printModule(ModuleOp module, StringRef path) {
   return writeText(path, text);
 }
 
-Error runStage(ModuleOp module, monocard::CpuStage stage) {
+Error runPasses(ModuleOp module,
+                llvm::function_ref<void(PassManager &)> add) {
   PassManager pm(module->getContext());
-  monocard::addCpuStage(pm, stage);
+  add(pm);
   if (failed(pm.run(module)))
     return createStringError(inconvertibleErrorCode(),
                              "lowering failed (see the diagnostics above)");
@@ -153,11 +170,20 @@ int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(
       argc, argv, "Monocard: compile a Hugging Face checkpoint to a program\n");
-  if (dtype != "f32" && dtype != "f16" && dtype != "bf16")
-    return fail("--dtype must be f32, f16 or bf16, got '" + dtype + "'");
-  if (target != "cpu")
-    return fail("--target=" + target +
-                " is not available in this build (supported: cpu)");
+  if (dtype != "auto" && dtype != "f32" && dtype != "f16" && dtype != "bf16")
+    return fail("--dtype must be auto, f32, f16 or bf16, got '" + dtype +
+                "'");
+  if (target != "cpu" && target != "cuda")
+    return fail("--target must be cpu or cuda, got '" + target + "'");
+  bool cuda = target == "cuda";
+  if (cuda && (emit == Emit::Linalg || emit == Emit::Llvm))
+    return fail(std::string("--emit=") +
+                (emit == Emit::Linalg ? "linalg" : "llvm") +
+                " is a stage of the cpu target; use --target=cpu");
+  if (!cuda && (emit == Emit::Gpu || emit == Emit::Ptx ||
+                emit == Emit::Kernels))
+    return fail("--emit=gpu, kernels and ptx are stages of the cuda target; "
+                "use --target=cuda");
   if (emit == Emit::Exe && outputPath.empty())
     return fail("-o OUT is required to build an executable");
 
@@ -175,14 +201,26 @@ int main(int argc, char **argv) {
   if (emit == Emit::Tfm)
     return errorToBool(printModule(module, outputPath)) ? 1 : 0;
 
-  if (Error e = runStage(module, monocard::CpuStage::Linalg))
-    return fail(std::move(e));
-  if (emit == Emit::Linalg) {
+  monocard::CudaTargetOptions cudaOptions;
+  auto stage = [&](auto s) {
+    return runPasses(module, [&](PassManager &pm) {
+      if constexpr (std::is_same_v<decltype(s), monocard::CpuStage>)
+        monocard::addCpuStage(pm, s);
+      else
+        monocard::addCudaStage(pm, s, cudaOptions);
+    });
+  };
+  Error lowered = cuda ? stage(monocard::CudaStage::Gpu)
+                       : stage(monocard::CpuStage::Linalg);
+  if (lowered)
+    return fail(std::move(lowered));
+  if (emit == Emit::Linalg || emit == Emit::Gpu) {
     if (Error e = printModule(module, outputPath))
       return fail(std::move(e));
     return 0;
   }
-  if (Error e = runStage(module, monocard::CpuStage::Memplan))
+  if (Error e = cuda ? stage(monocard::CudaStage::Memplan)
+                     : stage(monocard::CpuStage::Memplan))
     return fail(std::move(e));
 
   // The plan is known from here on: report it every time.
@@ -202,25 +240,64 @@ int main(int argc, char **argv) {
       return fail(std::move(e));
     return 0;
   }
-  Expected<std::string> info = monocard::buildModelInfoJson(module, target);
-  if (!info)
-    return fail(info.takeError());
-
-  if (Error e = runStage(module, monocard::CpuStage::Llvm))
-    return fail(std::move(e));
-  if (emit == Emit::Llvm) {
-    if (Error e = printModule(module, outputPath))
+  if (emit == Emit::Kernels) {
+    Expected<std::string> list = monocard::describeKernels(module);
+    if (!list)
+      return fail(list.takeError());
+    if (Error e = writeText(outputPath, *list))
       return fail(std::move(e));
     return 0;
   }
 
   std::string objPath = emit == Emit::Obj ? outputPath.getValue()
                                           : outputPath + ".o";
-  if (Error e = monocard::emitHostObject(module, *info, cpu, objPath))
-    return fail(std::move(e));
+  std::string infoJson;
+  if (cuda) {
+    if (Error e = stage(monocard::CudaStage::Ptx))
+      return fail(std::move(e));
+    Expected<std::string> ptx = monocard::extractPtx(module);
+    if (!ptx)
+      return fail(ptx.takeError());
+    if (emit == Emit::Ptx) {
+      if (Error e = writeText(outputPath, *ptx))
+        return fail(std::move(e));
+      return 0;
+    }
+    std::string cubin;
+    std::string ptxas = cubinArch == "none" ? "" : monocard::findPtxas();
+    if (!ptxas.empty()) {
+      Expected<std::string> assembled =
+          monocard::assembleCubin(ptxas, *ptx, cubinArch);
+      if (!assembled)
+        return fail(assembled.takeError());
+      cubin = std::move(*assembled);
+      cudaOptions.cubinChip = cubinArch;
+    }
+    Expected<std::string> info = monocard::buildCudaModelInfoJson(
+        module, cudaOptions, !cubin.empty());
+    if (!info)
+      return fail(info.takeError());
+    infoJson = *info;
+    if (Error e = monocard::emitCudaHostObject(infoJson, *ptx, cubin, objPath))
+      return fail(std::move(e));
+  } else {
+    Expected<std::string> info = monocard::buildModelInfoJson(module, target);
+    if (!info)
+      return fail(info.takeError());
+    infoJson = *info;
+    if (Error e = stage(monocard::CpuStage::Llvm))
+      return fail(std::move(e));
+    if (emit == Emit::Llvm) {
+      if (Error e = printModule(module, outputPath))
+        return fail(std::move(e));
+      return 0;
+    }
+    if (Error e = monocard::emitHostObject(module, infoJson, cpu, objPath))
+      return fail(std::move(e));
+  }
   if (emit == Emit::Obj)
     return 0;
-  Error linked = monocard::linkExecutable(objPath, outputPath);
+  Error linked = monocard::linkExecutable(objPath, outputPath, target);
   sys::fs::remove(objPath);
   if (linked)
     return fail(std::move(linked));
@@ -230,7 +307,7 @@ int main(int argc, char **argv) {
   if (sys::fs::is_directory(inputPath)) {
     monocard::ModelInfo parsed;
     std::string err;
-    if (!monocard::parseModelInfo(*info, parsed, err))
+    if (!monocard::parseModelInfo(infoJson, parsed, err))
       return fail("internal: model info does not parse: " + err);
     monocard::PackReport report;
     if (!monocard::packWeights(parsed, inputPath, outputPath + ".weights",

@@ -14,7 +14,9 @@ namespace monocard {
 struct ImportOptions {
   int64_t maxSeq = 256;       // KV cache positions, fixed at compile time
   int64_t prefillChunk = 64;  // prompt tokens per prefill call
-  std::string dtype = "f32";  // compute and packed-weight element type
+  /// Compute and packed-weight element type: f32, f16, bf16, or "auto" for
+  /// the checkpoint's own (importCheckpoint only).
+  std::string dtype = "f32";
 };
 
 /// Builds the `prefill` and `decode` step functions of `config` as tfm IR.

@@ -19,8 +19,10 @@ llvm::Error emitHostObject(mlir::ModuleOp module, llvm::StringRef modelInfo,
                            bool emitLlvmIr = false);
 
 /// Links `objectPath` with the launcher into a standalone executable.
+/// Links the host object with the launcher of `target` ("cpu" or "cuda").
 llvm::Error linkExecutable(llvm::StringRef objectPath,
-                           llvm::StringRef outputPath);
+                           llvm::StringRef outputPath,
+                           llvm::StringRef target = "cpu");
 
 } // namespace monocard
 

@@ -35,35 +35,6 @@ namespace {
 constexpr IteratorType kPar = IteratorType::parallel;
 constexpr IteratorType kRed = IteratorType::reduction;
 
-/// Inverse RoPE frequencies θ^(-2i/d), with Llama 3's adjustment if present
-/// (transformers' _compute_llama3_parameters), rounded to f32 as HF does.
-SmallVector<float> ropeFrequencies(tfm::RopeOp op) {
-  int64_t dim = op.getInput().getType().getDimSize(2);
-  double theta = op.getTheta().convertToDouble();
-  SmallVector<float> freqs;
-  for (int64_t i = 0; i < dim / 2; ++i) {
-    // HF computes base ** (arange(0, dim, 2) / dim) in f32, then 1/x.
-    float exponent = float(2 * i) / float(dim);
-    float inv = 1.0f / std::pow(float(theta), exponent);
-    if (auto s = op.getScalingAttr()) {
-      double factor = s.getFactor().convertToDouble();
-      double low = s.getLowFreqFactor().convertToDouble();
-      double high = s.getHighFreqFactor().convertToDouble();
-      double old = double(s.getOriginalMaxPositionEmbeddings());
-      double lowWavelen = old / low, highWavelen = old / high;
-      double wavelen = 2 * M_PI / inv;
-      if (wavelen > lowWavelen) {
-        inv = float(inv / factor);
-      } else if (wavelen >= highWavelen) {
-        double smooth = (old / wavelen - low) / (high - low);
-        inv = float((1 - smooth) * inv / factor + smooth * inv);
-      }
-    }
-    freqs.push_back(inv);
-  }
-  return freqs;
-}
-
 class StepLowering {
 public:
   StepLowering(func::FuncOp fn, DictionaryAttr recipe, int64_t weightsBytes,
@@ -309,7 +280,7 @@ Value StepLowering::lowerRope(tfm::RopeOp op) {
   Location loc = op.getLoc();
   Value input = op.getInput();
   int64_t dim = op.getInput().getType().getDimSize(2), half = dim / 2;
-  SmallVector<float> freqs = ropeFrequencies(op);
+  SmallVector<float> freqs = op.getInverseFrequencies();
   auto freqType = RankedTensorType::get({half}, b.getF32Type());
   Value freqTensor = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(freqType, ArrayRef<float>(freqs)));

@@ -8,6 +8,7 @@
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
 
 #include "mlir/IR/Builders.h"
+#include <cmath>
 #include "mlir/IR/OpImplementation.h"
 
 using namespace mlir;
@@ -239,6 +240,35 @@ LogicalResult SampleOp::verify() {
   if (lastDim(getLogits()) < 1)
     return emitOpError() << "logits must have at least one column";
   return success();
+}
+
+/// Inverse RoPE frequencies θ^(-2i/d), with Llama 3's adjustment if present
+/// (transformers' _compute_llama3_parameters), rounded to f32 as HF does.
+SmallVector<float> RopeOp::getInverseFrequencies() {
+  int64_t dim = getInput().getType().getDimSize(2);
+  double theta = getTheta().convertToDouble();
+  SmallVector<float> freqs;
+  for (int64_t i = 0; i < dim / 2; ++i) {
+    // HF computes base ** (arange(0, dim, 2) / dim) in f32, then 1/x.
+    float exponent = float(2 * i) / float(dim);
+    float inv = 1.0f / std::pow(float(theta), exponent);
+    if (auto s = getScalingAttr()) {
+      double factor = s.getFactor().convertToDouble();
+      double low = s.getLowFreqFactor().convertToDouble();
+      double high = s.getHighFreqFactor().convertToDouble();
+      double old = double(s.getOriginalMaxPositionEmbeddings());
+      double lowWavelen = old / low, highWavelen = old / high;
+      double wavelen = 2 * M_PI / inv;
+      if (wavelen > lowWavelen) {
+        inv = float(inv / factor);
+      } else if (wavelen >= highWavelen) {
+        double smooth = (old / wavelen - low) / (high - low);
+        inv = float((1 - smooth) * inv / factor + smooth * inv);
+      }
+    }
+    freqs.push_back(inv);
+  }
+  return freqs;
 }
 
 #define GET_OP_CLASSES

@@ -148,6 +148,12 @@ def Tfm_RopeOp : Tfm_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     $input `[` $position `]` attr-dict `:` type($input)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The inverse frequencies theta^(-2i/d) for i < d/2, with Llama 3's
+    /// scaling applied when present, rounded to f32 the way transformers
+    /// computes them. Every target's lowering uses these.
+    ::llvm::SmallVector<float> getInverseFrequencies();
+  }];
 }
 
 def Tfm_AttentionOp : Tfm_Op<"attention", [Pure]> {

@@ -1,0 +1,116 @@
+//===- KernelBuilders.h - C++ builders of the CUDA kernels -----*- C++ -*-===//
+//
+// Each builder emits one `gpu.func` kernel, specialised to the shapes and
+// storage types it is given (every extent is a compile-time constant), into
+// the module's `gpu.module @monocard_kernels`, once per distinct
+// specialisation, and returns it with the grid and block to launch it with.
+//
+// Conventions shared by every kernel:
+// - every parameter is a flat, statically shaped memref (`memref<N x T>`),
+//   lowered with the bare-pointer convention to one device pointer;
+// - floats are stored as f32, f16 or bf16 and computed in f32;
+// - dynamic step inputs (position, valid rows, sampler settings) are read
+//   from the step's scalar block, a `memref<8xi32>` view of the I/O buffer
+//   (indices below), so a captured CUDA graph replays with new values.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
+#define MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
+
+#include "KernelEmitter.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <array>
+
+namespace monocard::gpu_kernels {
+
+/// Slots of the scalar block (i32 each; temperature holds f32 bits).
+enum ScalarSlot : int64_t {
+  kPos = 0,
+  kNValid = 1,
+  kNextToken = 2,
+  kTemperature = 3,
+  kSeed = 4,
+  kCounter = 5,
+  kNumScalars = 8,
+};
+
+struct KernelLaunch {
+  mlir::gpu::GPUFuncOp func;
+  std::array<int64_t, 3> grid{1, 1, 1};
+  std::array<int64_t, 3> block{1, 1, 1};
+};
+
+enum class ElementwiseKind { Add, Mul, Silu, SwiGlu };
+
+class KernelLibrary {
+public:
+  /// Uses (or creates) `gpu.module @monocard_kernels` in `module`.
+  explicit KernelLibrary(mlir::ModuleOp module);
+
+  /// out[r, :] = table[ids[r], :] (ids clamped into the vocabulary).
+  KernelLaunch embedding(int64_t vocab, int64_t hidden, int64_t rows,
+                         Type tableT, Type outT);
+  /// out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * w.
+  KernelLaunch rmsNorm(int64_t rows, int64_t hidden, double eps, Type xT,
+                       Type wT, Type outT);
+  /// y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]): the decode GEMV when
+  /// m == 1 (a warp per output row, 16-byte loads, shuffle reduction),
+  /// else the tiled prefill GEMM. `biasT` is null without a bias.
+  KernelLaunch linear(int64_t m, int64_t n, int64_t k, Type xT, Type wT,
+                      Type biasT, Type yT);
+  /// Rotate-half RoPE of rows at positions pos + r.
+  KernelLaunch rope(int64_t rows, int64_t heads, int64_t dim,
+                    llvm::ArrayRef<float> invFreqs, Type xT, Type outT);
+  /// cache[h, pos + r, :] = rows[r, h, :] for pos + r < capacity.
+  KernelLaunch kvAppend(int64_t rows, int64_t kvHeads, int64_t dim,
+                        int64_t capacity, Type rowT, Type cacheT);
+  /// Causal attention of `rows` queries at positions pos + r over the
+  /// cache, GQA by head groups. With `hasValidRows`, rows >= n_valid are
+  /// padding and get zeros. Returns a null func (and sets `why`) for head
+  /// dims or capacities it does not support.
+  KernelLaunch attention(int64_t rows, int64_t heads, int64_t kvHeads,
+                         int64_t dim, int64_t capacity, double scale,
+                         bool hasValidRows, Type qT, Type kvT, Type outT,
+                         std::string &why);
+  KernelLaunch elementwise(ElementwiseKind kind, int64_t n, Type aT, Type bT,
+                           Type outT);
+  /// out = in[row0 : row0 + count, :] with row0 = offset, or
+  /// n_valid + offset when `fromValidRows`.
+  KernelLaunch copyRows(int64_t rows, int64_t width, int64_t count,
+                        int64_t offset, bool fromValidRows, Type inT,
+                        Type outT);
+  /// The next token from f32 logits: argmax (lowest index on ties) when the
+  /// temperature slot is 0, else Gumbel-max sampling at that temperature
+  /// from the (seed, counter) random stream. Writes the next-token slot.
+  KernelLaunch sample(int64_t vocab);
+
+  static mlir::MemRefType flat(int64_t n, Type t);
+  mlir::MemRefType scalarsType();
+
+private:
+  using Body = std::function<void(KernelEmitter &, mlir::ValueRange args,
+                                  mlir::ValueRange workgroup)>;
+  /// The kernel `name`, built by `body` the first time it is asked for.
+  mlir::gpu::GPUFuncOp getOrBuild(llvm::StringRef name,
+                                  llvm::ArrayRef<Type> args,
+                                  llvm::ArrayRef<int64_t> workgroupF32,
+                                  int64_t blockSize, const Body &body,
+                                  llvm::ArrayRef<Type> workgroupOther = {});
+  KernelLaunch gemv(int64_t n, int64_t k, Type xT, Type wT, Type biasT,
+                    Type yT);
+  KernelLaunch gemm(int64_t m, int64_t n, int64_t k, Type xT, Type wT,
+                    Type biasT, Type yT);
+  /// A constant table in the kernel module (RoPE frequencies).
+  std::string constantTable(llvm::StringRef prefix,
+                            llvm::ArrayRef<float> values);
+
+  mlir::ModuleOp module;
+  mlir::gpu::GPUModuleOp kernels;
+};
+
+} // namespace monocard::gpu_kernels
+
+#endif // MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H

@@ -1,0 +1,471 @@
+//===- TfmToGPU.cpp - tfm step functions -> launches of CUDA kernels ------===//
+//
+// Each step function becomes a straight-line host function of
+// `gpu.launch_func`s over the device ABI (docs/runtime-abi.md, "CUDA"):
+//
+//   func.func @decode(%weights: memref<Wxi8> {tfm.abi = "weights"},
+//                     %kv: memref<Kxi8> {tfm.abi = "kv"},
+//                     %arena: memref<?xi8> {tfm.abi = "arena"},
+//                     %io: memref<IOxi8> {tfm.abi = "io"})
+//
+// Tensors become flat memrefs: parameters and the KV cache are views of
+// their buffers, step inputs and outputs views of the I/O buffer, and every
+// intermediate a `memref.alloc` that tfm-plan-memory later places in the
+// arena. Reshapes are free (the buffers are flat). Each compute op becomes
+// one launch of a kernel from the kernel builders (KernelBuilders.h), and a
+// final launch samples the next token on the device.
+//
+//===----------------------------------------------------------------------===//
+
+#include "monocard/Conversion/Passes.h"
+#include "monocard/Dialect/Tfm/IR/TfmOps.h"
+
+#include "KernelBuilders.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace monocard {
+#define GEN_PASS_DEF_TFMLOWERTOGPU
+#include "monocard/Conversion/Passes.h.inc"
+} // namespace monocard
+
+using namespace mlir;
+using namespace monocard;
+using namespace monocard::gpu_kernels;
+namespace tfm = monocard::tfm;
+
+namespace {
+
+/// Where a step's inputs and outputs live in the I/O buffer. Each part is
+/// rounded up to 256 bytes (cuMemAlloc's alignment); the runtime's
+/// DeviceMemoryPlan::forModel computes the same layout.
+struct IoLayout {
+  int64_t logits = 0, tokens = 0, scalars = 0, bytes = 0;
+  static IoLayout forModel(int64_t vocab, int64_t chunk) {
+    auto round = [](int64_t n) { return (n + 255) / 256 * 256; };
+    IoLayout io;
+    io.tokens = round(vocab * 4);
+    io.scalars = io.tokens + round(chunk * 4);
+    io.bytes = io.scalars + 256;
+    return io;
+  }
+};
+
+int64_t numElements(Value v) {
+  return cast<ShapedType>(v.getType()).getNumElements();
+}
+Type elementType(Value v) {
+  return cast<ShapedType>(v.getType()).getElementType();
+}
+
+class GpuStepLowering {
+public:
+  GpuStepLowering(func::FuncOp fn, KernelLibrary &lib, DictionaryAttr offsets,
+                  int64_t weightsBytes, int64_t kvBytes, IoLayout io)
+      : old(fn), lib(lib), b(fn.getContext()), offsets(offsets),
+        weightsBytes(weightsBytes), kvBytes(kvBytes), io(io) {}
+
+  LogicalResult run();
+
+private:
+  LogicalResult lower(Operation *op);
+  Value view(Value base, int64_t offset, int64_t n, Type t);
+  /// The buffer an op writes `result` into: the logits view for the step's
+  /// result, else a new (arena-planned) alloc.
+  Value output(Value result);
+  Value buffer(Operation *op, Value tensor);
+  void launch(const KernelLaunch &k, ValueRange args);
+  LogicalResult checkPosition(Operation *op, Value pos);
+
+  func::FuncOp old, fn;
+  KernelLibrary &lib;
+  OpBuilder b;
+  DictionaryAttr offsets;
+  int64_t weightsBytes, kvBytes;
+  IoLayout io;
+  Location loc = UnknownLoc::get(old.getContext());
+  Value weights, kv, ioBuf, scalars, logits, tokens;
+  Value posArg, nValidArg, returned;
+  DenseMap<Value, Value> buffers;
+  llvm::StringMap<Value> paramViews;
+};
+
+Value GpuStepLowering::view(Value base, int64_t offset, int64_t n, Type t) {
+  Value shift = arith::ConstantIndexOp::create(b, loc, offset);
+  return memref::ViewOp::create(b, loc, KernelLibrary::flat(n, t), base, shift,
+                                ValueRange{});
+}
+
+Value GpuStepLowering::output(Value result) {
+  if (result == returned)
+    return logits;
+  return memref::AllocOp::create(
+      b, loc, KernelLibrary::flat(numElements(result), elementType(result)));
+}
+
+Value GpuStepLowering::buffer(Operation *op, Value tensor) {
+  Value m = buffers.lookup(tensor);
+  if (!m)
+    op->emitOpError() << "operand was not produced by an op the CUDA "
+                         "lowering understands";
+  return m;
+}
+
+void GpuStepLowering::launch(const KernelLaunch &k, ValueRange args) {
+  auto c = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  gpu::KernelDim3 grid{c(k.grid[0]), c(k.grid[1]), c(k.grid[2])};
+  gpu::KernelDim3 block{c(k.block[0]), c(k.block[1]), c(k.block[2])};
+  gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, Value(), args);
+}
+
+LogicalResult GpuStepLowering::checkPosition(Operation *op, Value pos) {
+  if (pos == posArg)
+    return success();
+  return op->emitOpError()
+         << "position must be the step function's position argument for the "
+            "CUDA target (it is read on the device)";
+}
+
+LogicalResult GpuStepLowering::lower(Operation *op) {
+  loc = op->getLoc();
+  auto typeOf = [](Value v) { return elementType(v); };
+
+  if (auto p = dyn_cast<tfm::ParamOp>(op)) {
+    StringRef name = p.getName();
+    Value &v = paramViews[name];
+    if (!v) {
+      auto offset = offsets.getAs<IntegerAttr>(name);
+      if (!offset)
+        return p.emitOpError()
+               << "has no packed offset; run tfm-layout-weights first";
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointAfterValue(ioBuf);
+      v = view(weights, offset.getInt(), numElements(p), typeOf(p));
+    }
+    buffers[p] = v;
+    return success();
+  }
+  if (auto c = dyn_cast<tfm::KvCacheOp>(op)) {
+    int64_t bytes = numElements(c) * typeOf(c).getIntOrFloatBitWidth() / 8;
+    int64_t index = 2 * int64_t(c.getLayer()) +
+                    (c.getKind() == tfm::KvKind::value ? 1 : 0);
+    if ((index + 1) * bytes > kvBytes)
+      return c.emitOpError() << "layer " << c.getLayer()
+                             << " lies outside the KV cache";
+    buffers[c] = view(kv, index * bytes, numElements(c), typeOf(c));
+    return success();
+  }
+  if (auto a = dyn_cast<tfm::KvAppendOp>(op)) {
+    if (failed(checkPosition(op, a.getPosition())))
+      return failure();
+    auto rows = a.getRows().getType();
+    auto cache = a.getCache().getType();
+    Value r = buffer(op, a.getRows()), c = buffer(op, a.getCache());
+    if (!r || !c)
+      return failure();
+    launch(lib.kvAppend(rows.getDimSize(0), rows.getDimSize(1),
+                        rows.getDimSize(2), cache.getDimSize(1),
+                        typeOf(a.getRows()), typeOf(a.getCache())),
+           {r, c, scalars});
+    buffers[a.getResult()] = c;
+    return success();
+  }
+  if (auto e = dyn_cast<tfm::EmbeddingOp>(op)) {
+    if (e.getIds() != old.getArgument(0))
+      return e.emitOpError()
+             << "ids must be the step function's token argument";
+    auto table = e.getTable().getType();
+    Value t = buffer(op, e.getTable());
+    if (!t)
+      return failure();
+    Value out = output(e.getResult());
+    launch(lib.embedding(table.getDimSize(0), table.getDimSize(1),
+                         numElements(e.getIds()), typeOf(e.getTable()),
+                         typeOf(out)),
+           {t, tokens, out});
+    buffers[e.getResult()] = out;
+    return success();
+  }
+  if (auto n = dyn_cast<tfm::RmsNormOp>(op)) {
+    auto xt = n.getInput().getType();
+    int64_t hidden = xt.getDimSize(xt.getRank() - 1);
+    Value x = buffer(op, n.getInput()), w = buffer(op, n.getWeight());
+    if (!x || !w)
+      return failure();
+    Value out = output(n.getResult());
+    launch(lib.rmsNorm(numElements(x) / hidden, hidden,
+                       n.getEps().convertToDouble(), typeOf(x), typeOf(w),
+                       typeOf(out)),
+           {x, w, out});
+    buffers[n.getResult()] = out;
+    return success();
+  }
+  if (auto l = dyn_cast<tfm::LinearOp>(op)) {
+    auto wt = l.getWeight().getType();
+    int64_t n = wt.getDimSize(0), k = wt.getDimSize(1);
+    Value x = buffer(op, l.getInput()), w = buffer(op, l.getWeight());
+    if (!x || !w)
+      return failure();
+    Value bias;
+    if (l.getBias() && !(bias = buffer(op, l.getBias())))
+      return failure();
+    Value out = output(l.getResult());
+    SmallVector<Value> args{x, w};
+    if (bias)
+      args.push_back(bias);
+    args.push_back(out);
+    launch(lib.linear(numElements(x) / k, n, k, typeOf(x), typeOf(w),
+                      bias ? typeOf(bias) : Type(), typeOf(out)),
+           args);
+    buffers[l.getResult()] = out;
+    return success();
+  }
+  if (auto r = dyn_cast<tfm::RopeOp>(op)) {
+    if (failed(checkPosition(op, r.getPosition())))
+      return failure();
+    auto t = r.getInput().getType();
+    Value x = buffer(op, r.getInput());
+    if (!x)
+      return failure();
+    Value out = output(r.getResult());
+    launch(lib.rope(t.getDimSize(0), t.getDimSize(1), t.getDimSize(2),
+                    r.getInverseFrequencies(), typeOf(x), typeOf(out)),
+           {x, out, scalars});
+    buffers[r.getResult()] = out;
+    return success();
+  }
+  if (auto at = dyn_cast<tfm::AttentionOp>(op)) {
+    if (failed(checkPosition(op, at.getPosition())))
+      return failure();
+    auto qt = at.getQuery().getType();
+    auto ct = at.getKeyCache().getType();
+    Value q = buffer(op, at.getQuery()), k = buffer(op, at.getKeyCache()),
+          v = buffer(op, at.getValueCache());
+    if (!q || !k || !v)
+      return failure();
+    Value out = output(at.getResult());
+    std::string why;
+    KernelLaunch kernel = lib.attention(
+        qt.getDimSize(0), qt.getDimSize(1), ct.getDimSize(0), qt.getDimSize(2),
+        ct.getDimSize(1), at.getScale().convertToDouble(), bool(nValidArg),
+        typeOf(q), typeOf(k), typeOf(out), why);
+    if (!kernel.func)
+      return at.emitOpError() << why;
+    launch(kernel, {q, k, v, out, scalars});
+    buffers[at.getResult()] = out;
+    return success();
+  }
+  auto elementwise = [&](ElementwiseKind kind, Value a, Value c,
+                         Value result) -> LogicalResult {
+    Value x = buffer(op, a), y;
+    if (!x || (c && !(y = buffer(op, c))))
+      return failure();
+    Value out = output(result);
+    SmallVector<Value> args{x};
+    if (y)
+      args.push_back(y);
+    args.push_back(out);
+    launch(lib.elementwise(kind, numElements(out), typeOf(x),
+                           y ? typeOf(y) : Type(), typeOf(out)),
+           args);
+    buffers[result] = out;
+    return success();
+  };
+  if (auto a = dyn_cast<tfm::AddOp>(op))
+    return elementwise(ElementwiseKind::Add, a.getLhs(), a.getRhs(),
+                       a.getResult());
+  if (auto m = dyn_cast<tfm::MulOp>(op))
+    return elementwise(ElementwiseKind::Mul, m.getLhs(), m.getRhs(),
+                       m.getResult());
+  if (auto s = dyn_cast<tfm::SiluOp>(op))
+    return elementwise(ElementwiseKind::Silu, s.getInput(), Value(),
+                       s.getResult());
+  if (auto s = dyn_cast<tfm::SwigluOp>(op))
+    return elementwise(ElementwiseKind::SwiGlu, s.getGate(), s.getUp(),
+                       s.getResult());
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)) {
+    // Flat buffers: a reshape is the same buffer.
+    Value src = buffer(op, op->getOperand(0));
+    if (!src)
+      return failure();
+    buffers[op->getResult(0)] = src;
+    return success();
+  }
+  if (auto s = dyn_cast<tensor::ExtractSliceOp>(op)) {
+    auto src = s.getSourceType();
+    auto dst = s.getResultType();
+    if (src.getRank() != 2 || dst.getRank() != 2 || !s.hasUnitStride() ||
+        dst.getDimSize(1) != src.getDimSize(1) ||
+        s.getStaticOffsets()[1] != 0)
+      return s.emitOpError()
+             << "the CUDA target only extracts whole rows of a 2-d tensor";
+    int64_t offset = 0;
+    bool fromValid = false;
+    if (!s.getOffsets().empty()) {
+      // The one dynamic slice the importer makes: row n_valid - c.
+      Value dyn = s.getOffsets()[0];
+      auto subi = dyn.getDefiningOp<arith::SubIOp>();
+      APInt c;
+      if (!subi || subi.getLhs() != nValidArg ||
+          !matchPattern(subi.getRhs(), m_ConstantInt(&c)))
+        return s.emitOpError() << "the CUDA target supports a dynamic row "
+                                  "offset only of the form n_valid - c";
+      offset = -c.getSExtValue();
+      fromValid = true;
+    } else {
+      offset = s.getStaticOffsets()[0];
+    }
+    Value in = buffer(op, s.getSource());
+    if (!in)
+      return failure();
+    Value out = output(s.getResult());
+    launch(lib.copyRows(src.getDimSize(0), src.getDimSize(1),
+                        dst.getDimSize(0), offset, fromValid, typeOf(in),
+                        typeOf(out)),
+           {in, out, scalars});
+    buffers[s.getResult()] = out;
+    return success();
+  }
+  if (auto ret = dyn_cast<func::ReturnOp>(op))
+    return success();
+  // Index arithmetic feeding a slice offset was matched where it is used.
+  if (isa<arith::ConstantOp, arith::SubIOp, arith::AddIOp>(op) &&
+      llvm::all_of(op->getResultTypes(),
+                   [](Type t) { return isa<IndexType>(t); }))
+    return success();
+  return op->emitOpError() << "has no lowering to the CUDA target";
+}
+
+LogicalResult GpuStepLowering::run() {
+  FunctionType type = old.getFunctionType();
+  if (type.getNumResults() != 1 || type.getNumInputs() < 2 ||
+      type.getNumInputs() > 3)
+    return old.emitOpError() << "is not a tfm step function (tokens, "
+                                "position[, n_valid]) -> logits";
+  auto tokensType = dyn_cast<RankedTensorType>(type.getInput(0));
+  auto logitsType = dyn_cast<RankedTensorType>(type.getResult(0));
+  if (!tokensType || !tokensType.getElementType().isInteger(32) ||
+      !logitsType || logitsType.getNumElements() * 4 > io.tokens ||
+      tokensType.getNumElements() * 4 > io.scalars - io.tokens)
+    return old.emitOpError()
+           << "step functions take i32 token ids (at most the prefill chunk) "
+              "and return one row of logits";
+  posArg = old.getArgument(1);
+  if (type.getNumInputs() == 3)
+    nValidArg = old.getArgument(2);
+  returned = old.getBody().front().getTerminator()->getOperand(0);
+
+  MLIRContext *ctx = old.getContext();
+  Type i8 = IntegerType::get(ctx, 8);
+  SmallVector<Type> args{MemRefType::get({weightsBytes}, i8),
+                         MemRefType::get({kvBytes}, i8),
+                         MemRefType::get({ShapedType::kDynamic}, i8),
+                         MemRefType::get({io.bytes}, i8)};
+  b.setInsertionPoint(old);
+  fn = func::FuncOp::create(b, old.getLoc(), old.getName(),
+                            FunctionType::get(ctx, args, {}));
+  StringRef abi[] = {"weights", "kv", "arena", "io"};
+  for (unsigned i = 0; i < 4; ++i)
+    fn.setArgAttr(i, "tfm.abi", StringAttr::get(ctx, abi[i]));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  weights = entry->getArgument(0);
+  kv = entry->getArgument(1);
+  ioBuf = entry->getArgument(3);
+  logits = view(ioBuf, io.logits, logitsType.getNumElements(),
+                Float32Type::get(ctx));
+  tokens = view(ioBuf, io.tokens, tokensType.getNumElements(),
+                IntegerType::get(ctx, 32));
+  scalars = view(ioBuf, io.scalars, kNumScalars, IntegerType::get(ctx, 32));
+
+  for (Operation &op : old.getBody().front())
+    if (failed(lower(&op)))
+      return failure();
+  loc = old.getLoc();
+  if (buffers.lookup(returned) != logits)
+    return old.emitOpError()
+           << "the returned logits must be produced by a compute op";
+  launch(lib.sample(logitsType.getNumElements()), {logits, scalars});
+  func::ReturnOp::create(b, loc);
+  old.erase();
+  return success();
+}
+
+struct TfmLowerToGPUPass
+    : public monocard::impl::TfmLowerToGPUBase<TfmLowerToGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto model = module->getAttrOfType<DictionaryAttr>("tfm.model");
+    auto weightsAttr = module->getAttrOfType<DictionaryAttr>("tfm.weights");
+    if (!weightsAttr) {
+      module.emitError() << "module has no tfm.weights; run "
+                            "tfm-layout-weights first";
+      return signalPassFailure();
+    }
+    NamedAttrList offsets;
+    for (Attribute e : weightsAttr.getAs<ArrayAttr>("recipe")) {
+      auto d = cast<DictionaryAttr>(e);
+      offsets.append(d.getAs<StringAttr>("param"), d.get("offset"));
+    }
+    DictionaryAttr recipe = offsets.getDictionary(module.getContext());
+    int64_t weightsBytes =
+        std::max<int64_t>(1, weightsAttr.getAs<IntegerAttr>("bytes").getInt());
+    int64_t kvBytes = 0;
+    module.walk([&](tfm::KvCacheOp op) {
+      auto t = op.getType();
+      int64_t bytes = t.getNumElements() * t.getElementTypeBitWidth() / 8;
+      kvBytes = std::max(kvBytes, (2 * int64_t(op.getLayer()) + 2) * bytes);
+    });
+    kvBytes = std::max<int64_t>(kvBytes, 1);
+
+    SmallVector<func::FuncOp> steps;
+    int64_t vocab = 0, chunk = 1;
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      bool isStep = false;
+      fn.walk([&](Operation *op) {
+        if (isa<tfm::TfmDialect>(op->getDialect()))
+          isStep = true;
+      });
+      if (!isStep)
+        continue;
+      steps.push_back(fn);
+      FunctionType t = fn.getFunctionType();
+      if (t.getNumInputs() >= 1)
+        if (auto tok = dyn_cast<RankedTensorType>(t.getInput(0)))
+          chunk = std::max(chunk, tok.getNumElements());
+      if (t.getNumResults() == 1)
+        if (auto l = dyn_cast<RankedTensorType>(t.getResult(0)))
+          vocab = std::max(vocab, l.getNumElements());
+    }
+    if (model)
+      if (auto c = model.getAs<IntegerAttr>("prefill_chunk"))
+        chunk = std::max(chunk, c.getInt());
+    IoLayout io = IoLayout::forModel(vocab, chunk);
+
+    KernelLibrary lib(module);
+    for (func::FuncOp fn : steps) {
+      GpuStepLowering step(fn, lib, recipe, weightsBytes, kvBytes, io);
+      if (failed(step.run()))
+        return signalPassFailure();
+    }
+    Builder b(module.getContext());
+    module->setAttr(
+        "tfm.io",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("bytes", b.getI64IntegerAttr(io.bytes)),
+             b.getNamedAttr("logits", b.getI64IntegerAttr(io.logits)),
+             b.getNamedAttr("tokens", b.getI64IntegerAttr(io.tokens)),
+             b.getNamedAttr("scalars", b.getI64IntegerAttr(io.scalars))}));
+  }
+};
+
+} // namespace
