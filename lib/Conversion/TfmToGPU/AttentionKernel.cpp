@@ -1,11 +1,13 @@
 //===- AttentionKernel.cpp - causal GQA attention over the KV cache -------===//
 //
 // One block of four warps per (query head, query row). The block scores the
-// row's query against every cached key up to its position (a warp per key,
-// lanes across the head dimension, shuffle-reduced), keeps the scores in
-// shared memory, takes a numerically safe softmax with block reductions,
-// then sums the values with threads across the head dimension (and, for
-// small heads, several groups of threads across keys). Query heads map to
+// row's query against every cached key up to its position (a thread per
+// key, its row read in 16-byte loads), keeps the scores in shared memory,
+// takes a numerically safe softmax with block reductions, then sums the
+// values: a thread owns 16 bytes of the head dimension for a group of keys,
+// with four keys' loads in flight, and the groups meet in shared memory.
+// Decode has few blocks (one per head), so memory-level parallelism inside
+// the block is what keeps it fast. Query heads map to
 // KV heads in groups (GQA): head h reads KV head h / (heads / kv_heads).
 //
 // The same kernel serves prefill (rows = the chunk, row r at position
@@ -18,6 +20,7 @@
 #include "KernelBuilders.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <limits>
@@ -30,7 +33,7 @@ KernelLaunch KernelLibrary::attention(int64_t rows, int64_t heads,
                                       int64_t capacity, double scale,
                                       bool hasValidRows, Type qT, Type kvT,
                                       Type outT, std::string &why) {
-  constexpr int64_t block = 128, warps = block / 32;
+  constexpr int64_t block = 128, warps = block / 32, kUnroll = 4;
   // Static shared memory is limited to 48 KiB per block.
   constexpr int64_t maxSharedFloats = 48 * 1024 / 4;
   if (dim > block || block % dim) {
@@ -39,13 +42,19 @@ KernelLaunch KernelLibrary::attention(int64_t rows, int64_t heads,
                         dim, block);
     return {};
   }
-  if (capacity + dim + 32 + block > maxSharedFloats) {
+  if (capacity + dim + 32 + block * 8 > maxSharedFloats) {
     why = llvm::formatv("a context of {0} positions does not fit the CUDA "
                         "attention kernel's shared memory (at most {1})",
-                        capacity, maxSharedFloats - dim - 32 - block);
+                        capacity, maxSharedFloats - dim - 32 - block * 8);
     return {};
   }
-  int64_t groups = block / dim, perKv = heads / kvHeads;
+  // Each thread of the value sum owns `vw` dims (16 bytes of a cached row);
+  // `chunks` threads cover a row, `groups` of them split the keys.
+  int64_t vw = 128 / kvT.getIntOrFloatBitWidth();
+  while (vw > 1 && dim % vw)
+    vw /= 2;
+  int64_t chunks = dim / vw, groups = block / chunks;
+  int64_t perKv = heads / kvHeads;
   std::string scaleName = llvm::formatv("{0:e}", scale);
   for (char &c : scaleName)
     if (c == '.' || c == '+' || c == '-')
@@ -59,13 +68,12 @@ KernelLaunch KernelLibrary::attention(int64_t rows, int64_t heads,
       name,
       {flat(rows * heads * dim, qT), cacheType, cacheType,
        flat(rows * heads * dim, outT), scalarsType()},
-      {capacity, dim, 32, block}, block,
+      {capacity, dim, 32, groups * dim}, block,
       [&](KernelEmitter &e, ValueRange a, ValueRange wg) {
         auto &b = e.builder();
         Value q = a[0], kc = a[1], vc = a[2], out = a[3], scalars = a[4];
         Value scores = wg[0], qs = wg[1], scratch = wg[2], part = wg[3];
         Value tid = e.threadId();
-        Value lane = e.rem(tid, e.idx(32)), warp = e.div(tid, e.idx(32));
         Value h = e.blockId(gpu::Dimension::x);
         Value r = e.blockId(gpu::Dimension::y);
         Value kvh = e.div(h, e.idx(perKv));
@@ -81,28 +89,29 @@ KernelLaunch KernelLibrary::attention(int64_t rows, int64_t heads,
             memref::StoreOp::create(b, v, qs, ValueRange{d});
           });
           e.barrier();
-          // Scores, a warp per key; every lane ends with the dot product.
+          // Scores, a thread per key: the key's row in 16-byte loads, all
+          // issued before the products (the loop over d is unrolled).
           Value localMax =
-              e.forRange(warp, len, e.idx(warps),
+              e.forRange(tid, len, e.idx(block),
                          {e.f32(-std::numeric_limits<float>::infinity())},
                          [&](Value j, ValueRange it) -> SmallVector<Value> {
                            Value keyBase =
                                e.add(cacheBase, e.mul(j, e.idx(dim)));
-                           Value dot =
-                               e.forRange(
-                                    lane, e.idx(dim), e.idx(32), {e.f32(0)},
-                                    [&](Value d, ValueRange acc)
-                                        -> SmallVector<Value> {
-                                      Value qd = memref::LoadOp::create(
-                                          b, qs, ValueRange{d});
-                                      Value kd = e.load(kc, e.add(keyBase, d));
-                                      return {e.fma(qd, kd, acc[0])};
-                                    })[0];
-                           dot = e.warpSum(dot);
-                           e.ifThen(e.eq(lane, e.idx(0)), [&] {
-                             memref::StoreOp::create(b, dot, scores,
-                                                     ValueRange{j});
-                           });
+                           SmallVector<Value> ks;
+                           for (int64_t d = 0; d < dim; d += vw)
+                             ks.push_back(e.loadVector(
+                                 kc, e.add(keyBase, e.idx(d)), vw));
+                           Value dot = e.f32(0);
+                           for (int64_t c = 0; c < dim / vw; ++c)
+                             for (int64_t l = 0; l < vw; ++l) {
+                               Value qd = memref::LoadOp::create(
+                                   b, qs, ValueRange{e.idx(c * vw + l)});
+                               Value kd = vector::ExtractOp::create(
+                                   b, ks[c], ArrayRef<int64_t>{l});
+                               dot = e.fma(qd, kd, dot);
+                             }
+                           memref::StoreOp::create(b, dot, scores,
+                                                   ValueRange{j});
                            return {e.fmax(it[0], dot)};
                          })[0];
           Value mx = e.blockMax(localMax, scratch, warps);
@@ -117,19 +126,41 @@ KernelLaunch KernelLibrary::attention(int64_t rows, int64_t heads,
                            return {e.fadd(acc[0], p)};
                          })[0];
           Value total = e.blockSum(localSum, scratch, warps);
-          // Weighted values: thread (g, d) sums keys g, g + groups, ...
-          Value g = e.div(tid, e.idx(dim)), d = e.rem(tid, e.idx(dim));
-          Value acc =
-              e.forRange(g, len, e.idx(groups), {e.f32(0)},
-                         [&](Value j, ValueRange it) -> SmallVector<Value> {
-                           Value p = memref::LoadOp::create(b, scores,
-                                                            ValueRange{j});
-                           Value v = e.load(
-                               vc, e.add(cacheBase,
-                                         e.add(e.mul(j, e.idx(dim)), d)));
-                           return {e.fma(p, v, it[0])};
-                         })[0];
-          memref::StoreOp::create(b, acc, part, ValueRange{tid});
+          // Weighted values: thread (g, c) owns dims c*vw .. c*vw+vw-1 and
+          // sums keys g, g + groups, ...; four keys per iteration so four
+          // 16-byte loads are in flight (past the end: clamped, weight 0).
+          Value g = e.div(tid, e.idx(chunks)), c = e.rem(tid, e.idx(chunks));
+          Value last = e.sub(len, e.idx(1));
+          Value acc = e.forRange(
+              e.idx(0), len, e.idx(groups * kUnroll), {e.zeroVector(vw)},
+              [&](Value j0, ValueRange it) -> SmallVector<Value> {
+                SmallVector<Value> ps, vs;
+                for (int64_t u = 0; u < kUnroll; ++u) {
+                  Value j = e.add(e.add(j0, g), e.idx(u * groups));
+                  Value jj = e.min(j, last);
+                  Value p = memref::LoadOp::create(b, scores, ValueRange{jj});
+                  ps.push_back(e.select(e.lt(j, len), p, e.f32(0)));
+                  vs.push_back(e.loadVector(
+                      vc,
+                      e.add(cacheBase, e.add(e.mul(jj, e.idx(dim)),
+                                             e.mul(c, e.idx(vw)))),
+                      vw));
+                }
+                Value a = it[0];
+                for (int64_t u = 0; u < kUnroll; ++u) {
+                  Value pv = vector::BroadcastOp::create(
+                      b, VectorType::get({vw}, b.getF32Type()), ps[u]);
+                  a = e.vfma(pv, vs[u], a);
+                }
+                return {a};
+              })[0];
+          for (int64_t l = 0; l < vw; ++l) {
+            Value el = vector::ExtractOp::create(b, acc, ArrayRef<int64_t>{l});
+            memref::StoreOp::create(
+                b, el, part,
+                ValueRange{e.add(e.mul(g, e.idx(dim)),
+                                 e.add(e.mul(c, e.idx(vw)), e.idx(l)))});
+          }
           e.barrier();
           e.ifThen(e.lt(tid, e.idx(dim)), [&] {
             Value o = memref::LoadOp::create(b, part, ValueRange{tid});

@@ -38,7 +38,7 @@ module attributes {tfm.weights = {bytes = 1048576 : i64, recipe = [{param = "w",
     %q = tensor.expand_shape %e [[0], [1, 2]] output_shape [1, 1, 64] : tensor<1x64xf16> into tensor<1x1x64xf16>
     %kc = tfm.kv_cache key[0] : tensor<1x16384x64xf16>
     %vc = tfm.kv_cache value[0] : tensor<1x16384x64xf16>
-    // expected-error @+1 {{a context of 16384 positions does not fit the CUDA attention kernel's shared memory (at most 12064)}}
+    // expected-error @+1 {{a context of 16384 positions does not fit the CUDA attention kernel's shared memory (at most 11168)}}
     %a = tfm.attention %q, %kc, %vc[%p] {scale = 0.5 : f64} : tensor<1x1x64xf16>, tensor<1x16384x64xf16>, tensor<1x16384x64xf16> -> tensor<1x1x64xf16>
     return %a : tensor<1x1x64xf16>
   }
