@@ -2,29 +2,12 @@
 
 #include "monocard/Runtime/CudaDevice.h"
 
-#include "monocard/Runtime/ModelInfo.h"
-
 #include "CudaCall.h"
 
 #include <algorithm>
 
 using namespace monocard;
 using namespace monocard::cuda;
-
-static uint64_t roundUp(uint64_t V, uint64_t A) { return (V + A - 1) / A * A; }
-
-DeviceMemoryPlan DeviceMemoryPlan::forModel(const ModelInfo &Info) {
-  DeviceMemoryPlan P;
-  P.WeightsBytes = Info.WeightsBytes;
-  P.KvBytes = Info.KvBytes;
-  P.ArenaBytes = Info.ArenaBytes;
-  uint64_t Logits = roundUp(static_cast<uint64_t>(Info.VocabSize) * 4, 256);
-  uint64_t Tokens = roundUp(static_cast<uint64_t>(Info.PrefillChunk) * 4, 256);
-  P.TokensOffset = Logits;
-  P.ScalarsOffset = Logits + Tokens;
-  P.IoBytes = P.ScalarsOffset + 256;
-  return P;
-}
 
 CudaDevice::~CudaDevice() {
   if (!Context)

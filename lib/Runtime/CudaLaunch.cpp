@@ -83,9 +83,18 @@ bool CudaDevice::loadModule(std::string_view Ptx, std::string_view Cubin,
 
 bool CudaDevice::function(const std::string &Name, CUfunction &Out,
                           std::string &Error) {
+  CudaKernel *K = nullptr;
+  if (!kernel(Name, K, Error))
+    return false;
+  Out = K->Fn;
+  return true;
+}
+
+bool CudaDevice::kernel(const std::string &Name, CudaKernel *&Out,
+                        std::string &Error) {
   auto It = Kernels.find(Name);
   if (It != Kernels.end()) {
-    Out = It->second.Fn;
+    Out = &It->second;
     return true;
   }
   if (!Module) {
@@ -100,35 +109,46 @@ bool CudaDevice::function(const std::string &Name, CUfunction &Out,
   }
   if (!Driver.check(R, "cuModuleGetFunction", Error))
     return false;
-  Kernels[Name].Fn = F;
-  Out = F;
+  CudaKernel &K = Kernels[Name];
+  K.Name = Name;
+  K.Fn = F;
+  Out = &K;
   return true;
 }
 
 bool CudaDevice::launch(const std::string &Name, const LaunchDims &D,
                         void **Args, std::string &Error) {
-  CUfunction F = nullptr;
-  if (!function(Name, F, Error))
+  CudaKernel *K = nullptr;
+  return kernel(Name, K, Error) && launch(*K, D, Args, Error);
+}
+
+bool CudaDevice::reserveShared(CudaKernel &K, unsigned Bytes,
+                               std::string &Error) {
+  if (Bytes <= K.SharedLimit)
+    return true;
+  // Beyond 48 KiB a kernel must opt in, up to the GPU's per-block limit.
+  if (Bytes > static_cast<unsigned>(Props.MaxSharedPerBlockOptin)) {
+    Error = "kernel '" + K.Name + "' needs " + std::to_string(Bytes) +
+            " bytes of shared memory; the GPU allows " +
+            std::to_string(Props.MaxSharedPerBlockOptin) + " per block";
     return false;
-  Kernel &K = Kernels.find(Name)->second;
-  if (D.SharedBytes > K.SharedLimit) {
-    // Beyond 48 KiB a kernel must opt in, up to the GPU's per-block limit.
-    if (D.SharedBytes > static_cast<unsigned>(Props.MaxSharedPerBlockOptin)) {
-      Error = "kernel '" + Name + "' needs " + std::to_string(D.SharedBytes) +
-              " bytes of shared memory; the GPU allows " +
-              std::to_string(Props.MaxSharedPerBlockOptin) + " per block";
-      return false;
-    }
-    MONOCARD_CU(cuFuncSetAttribute, F,
-                CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                static_cast<int>(D.SharedBytes));
-    K.SharedLimit = D.SharedBytes;
   }
+  MONOCARD_CU(cuFuncSetAttribute, K.Fn,
+              CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+              static_cast<int>(Bytes));
+  K.SharedLimit = Bytes;
+  return true;
+}
+
+bool CudaDevice::launch(CudaKernel &K, const LaunchDims &D, void **Args,
+                        std::string &Error) {
+  if (!reserveShared(K, D.SharedBytes, Error))
+    return false;
   CUresult R = Driver.api().cuLaunchKernel(
-      F, D.Grid[0], D.Grid[1], D.Grid[2], D.Block[0], D.Block[1], D.Block[2],
+      K.Fn, D.Grid[0], D.Grid[1], D.Grid[2], D.Block[0], D.Block[1], D.Block[2],
       D.SharedBytes, Stream, Args, nullptr);
   if (R != CUDA_SUCCESS) {
-    Error = "cuLaunchKernel failed for kernel '" + Name +
+    Error = "cuLaunchKernel failed for kernel '" + K.Name +
             "': " + Driver.describe(R);
     return false;
   }

@@ -10,6 +10,7 @@
 #include "monocard/Runtime/Launcher.h"
 
 #include "monocard/Runtime/CommandLine.h"
+#include "monocard/Runtime/CpuSteps.h"
 #include "monocard/Runtime/Json.h"
 #include "monocard/Runtime/Npy.h"
 #include "monocard/Runtime/Packer.h"
@@ -100,7 +101,10 @@ int runBench(ModelRunner &Runner, const LauncherOptions &O,
          ")");
   }
   BenchResult B;
-  benchmark(Runner, Prompt, Steps, B);
+  std::string Error;
+  if (!benchmark(Runner, Prompt, Steps, B, Error))
+    return fail(Error);
+  std::vector<BenchFact> Facts = Runner.backend().benchFacts();
   double PrefillRate = rate(B.PromptTokens, B.PrefillSeconds);
   double DecodeRate = rate(B.DecodeSteps, B.DecodeSeconds);
   double MsPerToken =
@@ -122,7 +126,10 @@ int runBench(ModelRunner &Runner, const LauncherOptions &O,
                     ",\"kv_bytes\":" + std::to_string(Info.KvBytes) +
                     ",\"arena_bytes\":" + std::to_string(Info.ArenaBytes) +
                     ",\"total_bytes\":" + std::to_string(Total) +
-                    ",\"peak_rss_bytes\":" + std::to_string(Rss) + "}";
+                    ",\"peak_rss_bytes\":" + std::to_string(Rss);
+    for (const BenchFact &F : Facts)
+      J += "," + jsonQuote(F.Key) + ":" + F.Json;
+    J += "}";
     std::printf("%s\n", J.c_str());
     return 0;
   }
@@ -144,6 +151,8 @@ int runBench(ModelRunner &Runner, const LauncherOptions &O,
               mib(Info.WeightsBytes).c_str(), mib(Info.KvBytes).c_str(),
               mib(Info.ArenaBytes).c_str(), mib(Total).c_str(),
               mib(Rss).c_str());
+  for (const BenchFact &F : Facts)
+    std::printf("%s: %s\n", F.Key.c_str(), F.Text.c_str());
   return 0;
 }
 
@@ -196,8 +205,10 @@ int runGenerate(ModelRunner &Runner, const LauncherOptions &O,
     C.OnLogits = [&](const float *Row) { return Npy.appendRow(Row, Error); };
 
   GenerateResult R;
-  if (!generate(Runner, Prompt, G, C, R))
+  if (!generate(Runner, Prompt, G, C, R, Error)) {
+    std::fflush(stdout); // the tokens so far, then the error
     return fail(Error);
+  }
   if (Npy.isOpen() && !Npy.close(Error))
     return fail(Error);
   if (StreamText) {
@@ -230,7 +241,7 @@ int runGenerate(ModelRunner &Runner, const LauncherOptions &O,
 }
 
 int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
-            const StepFunctions &Steps) {
+            const BackendFactory &MakeBackend) {
   std::string Program = Argc > 0 && Argv[0] ? Argv[0] : "model";
   LauncherOptions O;
   std::string Error;
@@ -284,11 +295,6 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
       return fail(Error);
   }
 
-  setThreadCount(O.Threads);
-  ModelRunner Runner;
-  if (!Runner.init(Info, Steps, Weights.data(), Error))
-    return fail(Error);
-
   std::vector<int32_t> Prompt;
   if (O.HasTokens) {
     for (int64_t T : O.Tokens)
@@ -300,7 +306,18 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
   } else if (O.HasPrompt) {
     Prompt = Tok->encode(O.Prompt, /*AddSpecialTokens=*/true);
   }
-  if ((O.HasTokens || O.HasPrompt) && !Runner.checkPrompt(Prompt, Error))
+  if ((O.HasTokens || O.HasPrompt) && !checkPrompt(Info, Prompt, Error))
+    return fail(Error);
+
+  // The prompt is checked before the backend starts: on a GPU that means
+  // loading the driver and uploading the weights, too long to wait for an
+  // error about a token id.
+  setThreadCount(O.Threads);
+  std::unique_ptr<StepBackend> Backend = MakeBackend(Info, Weights, Error);
+  if (!Backend)
+    return fail(Error);
+  ModelRunner Runner;
+  if (!Runner.init(Info, std::move(Backend), Error))
     return fail(Error);
 
   return O.Bench ? runBench(Runner, O, std::move(Prompt))
@@ -309,14 +326,24 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
 
 } // namespace
 
-int monocard::runLauncher(int Argc, const char *const *Argv,
-                          const char *ModelInfoJson,
-                          const StepFunctions &Steps) {
+int monocard::runLauncherWith(int Argc, const char *const *Argv,
+                              const char *ModelInfoJson,
+                              const BackendFactory &MakeBackend) {
   try {
-    return runMain(Argc, Argv, ModelInfoJson, Steps);
+    return runMain(Argc, Argv, ModelInfoJson, MakeBackend);
   } catch (const std::bad_alloc &) {
     return fail("out of memory");
   } catch (const std::exception &E) {
     return fail(E.what());
   }
+}
+
+int monocard::runLauncher(int Argc, const char *const *Argv,
+                          const char *ModelInfoJson,
+                          const StepFunctions &Steps) {
+  return runLauncherWith(
+      Argc, Argv, ModelInfoJson,
+      [&](const ModelInfo &Info, const WeightsFile &W, std::string &Error) {
+        return makeCpuSteps(Info, Steps, W.data(), Error);
+      });
 }

@@ -221,5 +221,12 @@ bool monocard::parseModelInfo(std::string_view Json, ModelInfo &Out,
   for (size_t I = 0; I < Recipe->size(); ++I)
     if (!parseRecipeEntry((*Recipe)[I], I, Out.Recipe[I], Error))
       return false;
+
+  // The CUDA steps are launch lists in the info itself; a CUDA model
+  // without them has nothing to run.
+  if (const JsonValue *Cuda = Root.find("cuda"))
+    return parseCudaLaunchPlan(*Cuda, Out, Out.Cuda, Error);
+  if (Out.Target == "cuda")
+    return R.fail("cuda", "is missing (the target is 'cuda')");
   return true;
 }

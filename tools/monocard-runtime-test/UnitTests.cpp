@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Runtime/CommandLine.h"
+#include "monocard/Runtime/CudaDevice.h"
 #include "monocard/Runtime/DType.h"
 #include "monocard/Runtime/Generate.h"
 #include "monocard/Runtime/ModelInfo.h"
@@ -253,6 +254,174 @@ static void testModelInfo() {
   CHECK(InRange);
 }
 
+// A CUDA model's info: the CPU one's members plus the launch plan. Sizes:
+// vocab 97 and prefill_chunk 4 put the tokens at 512 and the scalars at 768.
+static const char *CudaInfoJson =
+    R"({"format":1,"target":"cuda","architecture":"LlamaForCausalLM",
+    "vocab_size":97,"hidden_size":4,"num_layers":1,"num_heads":1,
+    "num_kv_heads":1,"head_dim":4,"max_seq":16,"prefill_chunk":4,
+    "eos_token_id":2,"weights_bytes":16,"kv_bytes":64,"arena_bytes":64,
+    "fingerprint":"0123456789abcdef","recipe":[],
+    "cuda":{"ptx_arch":"sm_80","cubin_arch":"sm_90",
+    "io":{"bytes":1024,"logits":0,"tokens":512,"pos":768,"n_valid":772,
+    "next_token":776,"temperature":780,"seed":784,"counter":788},
+    "kernels":["embed","sample"],
+    "steps":{"prefill":[{"kernel":0,"grid":[64,2,1],"block":[256,1,1],
+    "smem":1024,"args":[{"buffer":"io","offset":512},
+    {"buffer":"weights","offset":0},{"buffer":"arena","offset":32},
+    {"i32":-7},{"f32":0.5}]}],
+    "decode":[{"kernel":1,"grid":[1,1,1],"block":[32,1,1],"smem":0,
+    "args":[{"buffer":"kv","offset":60}]}]}}})";
+
+static std::string cudaInfoError(const std::string &From,
+                                 const std::string &To) {
+  std::string J = CudaInfoJson;
+  size_t P = J.find(From);
+  if (P == std::string::npos)
+    return "test bug: no '" + From + "'";
+  J.replace(P, From.size(), To);
+  ModelInfo I;
+  std::string E;
+  return parseModelInfo(J, I, E) ? "" : E;
+}
+
+static void testCudaLaunchPlan() {
+  ModelInfo I;
+  std::string E;
+  CHECK(parseModelInfo(CudaInfoJson, I, E));
+  const CudaLaunchPlan &C = I.Cuda;
+  CHECK(C.Present && C.PtxArch == "sm_80" && C.CubinArch == "sm_90");
+  CHECK(C.Kernels == std::vector<std::string>({"embed", "sample"}));
+  CHECK(C.Prefill.size() == 1 && C.Decode.size() == 1);
+  const CudaLaunch &L = C.Prefill[0];
+  CHECK(L.Kernel == 0 && L.Grid[0] == 64 && L.Grid[1] == 2 && L.Grid[2] == 1 &&
+        L.Block[0] == 256 && L.SharedBytes == 1024 && L.Args.size() == 5);
+  CHECK(L.Args[0].K == CudaKernelArg::Kind::Pointer &&
+        L.Args[0].Buffer == CudaBuffer::Io && L.Args[0].Offset == 512);
+  CHECK(L.Args[2].Buffer == CudaBuffer::Arena && L.Args[2].Offset == 32);
+  CHECK(L.Args[3].K == CudaKernelArg::Kind::I32 && L.Args[3].I32 == -7);
+  CHECK(L.Args[4].K == CudaKernelArg::Kind::F32 && L.Args[4].F32 == 0.5f);
+  CHECK(C.Decode[0].Args[0].Buffer == CudaBuffer::Kv);
+  // The JSON's I/O offsets are DeviceMemoryPlan's: one layout, two writers.
+  DeviceMemoryPlan M = DeviceMemoryPlan::forModel(I);
+  CHECK(M.IoBytes == C.Io.Bytes && M.TokensOffset == C.Io.Tokens &&
+        M.ScalarsOffset == C.Io.Pos && M.ScalarsOffset + 8 == C.Io.NextToken &&
+        M.ScalarsOffset + 20 == C.Io.Counter && C.Io.Logits == 0);
+  CHECK(M.totalBytes() == 16 + 64 + 64 + 1024);
+  // No cubin: its architecture is "" or absent.
+  CHECK(
+      cudaInfoError("\"cubin_arch\":\"sm_90\"", "\"cubin_arch\":\"\"").empty());
+  CHECK(cudaInfoError("\"cubin_arch\":\"sm_90\",", "").empty());
+  CHECK(cudaInfoError("\"cubin_arch\":\"sm_90\"", "\"cubin_arch\":90") ==
+        "model info: cuda: 'cubin_arch' must be a GPU architecture like "
+        "\"sm_80\"");
+  // A CPU model may omit the plan.
+  CHECK(infoError("\"target\":\"cpu\"", "\"target\":\"cpu\"").empty());
+  CHECK(parseSmArch("sm_80") == 80 && parseSmArch("sm_90a") == 90 &&
+        parseSmArch("sm_100f") == 100 && parseSmArch("sm_") == -1 &&
+        parseSmArch("compute_80") == -1 && parseSmArch("sm_8x") == -1);
+
+  struct Case {
+    const char *From, *To, *Error;
+  } Cases[] = {
+      {"\"cuda\":{", "\"cudax\":{",
+       "model info: 'cuda' is missing (the target is 'cuda')"},
+      {"\"cuda\":{\"ptx_arch\":\"sm_80\",", "\"cuda\":[0],\"x\":{",
+       "model info: 'cuda' must be an object"},
+      {"\"ptx_arch\":\"sm_80\"", "\"ptx_arch\":\"compute_80\"",
+       "model info: cuda: 'ptx_arch' must be a GPU architecture like "
+       "\"sm_80\""},
+      {"\"ptx_arch\":\"sm_80\",", "",
+       "model info: cuda: 'ptx_arch' is missing"},
+      {"\"io\":{", "\"iox\":{", "model info: cuda: 'io' is missing"},
+      {"\"tokens\":512", "\"tokens\":500",
+       "model info: cuda.io: 'tokens' is 500 but this launcher's I/O layout "
+       "has 512 (vocab_size 97, prefill_chunk 4)"},
+      {"\"bytes\":1024", "\"bytes\":1280",
+       "model info: cuda.io: 'bytes' is 1280 but this launcher's I/O layout "
+       "has 1024 (vocab_size 97, prefill_chunk 4)"},
+      {"\"counter\":788", "\"counter\":-1",
+       "model info: cuda.io: 'counter' must be a non-negative integer"},
+      {"\"seed\":784,", "", "model info: cuda.io: 'seed' is missing"},
+      {"[\"embed\",\"sample\"]", "[]",
+       "model info: cuda: 'kernels' must be a non-empty array of kernel "
+       "names"},
+      {"[\"embed\",\"sample\"]", "[\"embed\",7]",
+       "model info: cuda: 'kernels' must be a non-empty array of kernel "
+       "names"},
+      {"\"steps\":{", "\"steps\":[],\"x\":{",
+       "model info: cuda: 'steps' must be an object"},
+      {"\"decode\":[{", "\"decode\":[],\"x\":[{",
+       "model info: cuda.steps: 'decode' must be a non-empty array of "
+       "launches"},
+      {"\"prefill\":", "\"prefillx\":",
+       "model info: cuda.steps: 'prefill' is missing"},
+      {"\"kernel\":0", "\"kernel\":2",
+       "model info: cuda.steps.prefill[0]: 'kernel' 2 is out of range (2 "
+       "kernels)"},
+      {"\"kernel\":1", "\"kernel\":-1",
+       "model info: cuda.steps.decode[0]: 'kernel' must be a non-negative "
+       "integer"},
+      {"\"grid\":[64,2,1]", "\"grid\":[64,0,1]",
+       "model info: cuda.steps.prefill[0]: 'grid' must be 3 positive "
+       "integers"},
+      {"\"grid\":[64,2,1]", "\"grid\":[64,2]",
+       "model info: cuda.steps.prefill[0]: 'grid' must be 3 positive "
+       "integers"},
+      {"\"block\":[256,1,1]", "\"block\":[256,4,2]",
+       "model info: cuda.steps.prefill[0]: 'block' has 2048 threads; a CUDA "
+       "block holds at most 1024"},
+      {"\"smem\":1024,", "",
+       "model info: cuda.steps.prefill[0]: 'smem' is missing"},
+      {"\"smem\":1024", "\"smem\":1.5",
+       "model info: cuda.steps.prefill[0]: 'smem' must be a non-negative "
+       "integer"},
+      {"\"args\":[{\"buffer\":\"kv\",\"offset\":60}]",
+       "\"args\":{\"buffer\":\"kv\",\"offset\":60}",
+       "model info: cuda.steps.decode[0]: 'args' must be an array"},
+      {"{\"buffer\":\"io\",\"offset\":512}",
+       "{\"buffer\":\"host\","
+       "\"offset\":512}",
+       "model info: cuda.steps.prefill[0].args[0]: 'buffer' must be one of "
+       "weights, kv, arena, io"},
+      {"{\"buffer\":\"io\",\"offset\":512}", "{\"buffer\":\"io\"}",
+       "model info: cuda.steps.prefill[0].args[0]: 'offset' is missing"},
+      {"{\"buffer\":\"kv\",\"offset\":60}", "{\"buffer\":\"kv\",\"offset\":64}",
+       "model info: cuda.steps.decode[0].args[0]: 'offset' 64 is outside the "
+       "kv buffer (64 bytes)"},
+      {"{\"buffer\":\"io\",\"offset\":512}",
+       "{\"buffer\":\"io\","
+       "\"offset\":1024}",
+       "model info: cuda.steps.prefill[0].args[0]: 'offset' 1024 is outside "
+       "the io buffer (1024 bytes)"},
+      {"{\"i32\":-7}", "{\"i32\":2147483648}",
+       "model info: cuda.steps.prefill[0].args[3]: 'i32' must be a 32-bit "
+       "integer"},
+      {"{\"i32\":-7}", "{\"i32\":1.5}",
+       "model info: cuda.steps.prefill[0].args[3]: 'i32' must be a 32-bit "
+       "integer"},
+      {"{\"f32\":0.5}", "{\"f32\":\"0.5\"}",
+       "model info: cuda.steps.prefill[0].args[4]: 'f32' must be a finite "
+       "32-bit float"},
+      {"{\"f32\":0.5}", "{\"f32\":1e39}",
+       "model info: cuda.steps.prefill[0].args[4]: 'f32' must be a finite "
+       "32-bit float"},
+      {"{\"f32\":0.5}", "{\"u8\":1}",
+       "model info: cuda.steps.prefill[0].args[4]: must be an object with "
+       "'buffer', 'i32' or 'f32'"},
+      {"{\"f32\":0.5}", "0.5",
+       "model info: cuda.steps.prefill[0].args[4]: must be an object with "
+       "'buffer', 'i32' or 'f32'"},
+  };
+  for (const Case &K : Cases) {
+    std::string Got = cudaInfoError(K.From, K.To);
+    if (Got != K.Error)
+      std::printf("FAIL cuda plan case '%s' -> '%s':\n  got:  %s\n  want: %s\n",
+                  K.From, K.To, Got.c_str(), K.Error);
+    CHECK(Got == K.Error);
+  }
+}
+
 int runUnitTests() {
   testDType();
   testSampler();
@@ -260,6 +429,7 @@ int runUnitTests() {
   testNpy();
   testCommandLine();
   testModelInfo();
+  testCudaLaunchPlan();
   std::printf("%d passed, %d failed\n", Passed, Failed);
   return Failed != 0;
 }

@@ -4,6 +4,8 @@
 //   monocard-runtime-test pack INFO.json DIR OUT     packWeights
 //   monocard-runtime-test open INFO.json WEIGHTS     WeightsFile::open
 //   monocard-runtime-test ckpt DIR                   list a checkpoint
+//   monocard-runtime-test cuda INFO.json PTX DRIVER  CudaRunner::init over
+//                                                    DRIVER, zero weights
 //
 // INFO.json is a monocard_model_info text. Errors print as the launcher
 // prints them ("error: ..." on stderr, exit 1), so lit tests can check the
@@ -11,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "monocard/Runtime/CudaRunner.h"
 #include "monocard/Runtime/ModelInfo.h"
 #include "monocard/Runtime/Packer.h"
 #include "monocard/Runtime/Safetensors.h"
@@ -20,6 +23,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 using namespace monocard;
 
@@ -77,7 +81,30 @@ int main(int Argc, char **Argv) {
                 static_cast<unsigned long long>(R.TokenizerBytes));
     return 0;
   }
+  if (Cmd == "cuda" && Argc == 5) {
+    ModelInfo Info;
+    if (!loadInfo(Argv[2], Info, Error))
+      return fail(Error);
+    std::ifstream F(Argv[3], std::ios::binary);
+    if (!F)
+      return fail(std::string("cannot read '") + Argv[3] + "'");
+    std::stringstream Ptx;
+    Ptx << F.rdbuf();
+    std::string PtxText = Ptx.str();
+    CudaProgram Program;
+    Program.Ptx = PtxText;
+    Program.DriverLibrary = Argv[4];
+    std::vector<unsigned char> Weights(Info.WeightsBytes);
+    CudaRunner Runner;
+    if (!Runner.init(Info, Weights.data(), Program, Error))
+      return fail(Error);
+    std::printf("ok: module %s, %zu prefill launches, %zu decode launches\n",
+                Runner.device().moduleSource().c_str(),
+                Info.Cuda.Prefill.size(), Info.Cuda.Decode.size());
+    return 0;
+  }
   std::fprintf(stderr, "usage: monocard-runtime-test unit | pack INFO DIR OUT"
-                       " | open INFO WEIGHTS | ckpt DIR\n");
+                       " | open INFO WEIGHTS | ckpt DIR"
+                       " | cuda INFO PTX DRIVER\n");
   return 2;
 }

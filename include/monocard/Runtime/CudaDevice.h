@@ -16,6 +16,7 @@
 #define MONOCARD_RUNTIME_CUDADEVICE_H
 
 #include "monocard/Runtime/CudaDriver.h"
+#include "monocard/Runtime/CudaLaunchPlan.h"
 
 #include <cstdint>
 #include <functional>
@@ -24,29 +25,6 @@
 #include <string_view>
 
 namespace monocard {
-
-struct ModelInfo;
-
-/// Device bytes a model needs, fixed at compile time (docs/memory-plan.md).
-struct DeviceMemoryPlan {
-  uint64_t WeightsBytes = 0;
-  uint64_t KvBytes = 0;
-  uint64_t ArenaBytes = 0;
-  /// Logits (f32[vocab]) then tokens (i32[prefill_chunk]) then 256 bytes
-  /// of step scalars: what a step reads or writes besides the three
-  /// buffers. It lives on the device so a captured graph can replay with
-  /// new inputs (a graph keeps the pointers it saw, not the values).
-  uint64_t IoBytes = 0;
-  /// Offsets inside the I/O buffer; the logits start at 0. Each part is
-  /// rounded up to 256 bytes, cuMemAlloc's alignment.
-  uint64_t TokensOffset = 0;
-  uint64_t ScalarsOffset = 0;
-
-  static DeviceMemoryPlan forModel(const ModelInfo &Info);
-  uint64_t totalBytes() const {
-    return WeightsBytes + KvBytes + ArenaBytes + IoBytes;
-  }
-};
 
 struct CudaDeviceProps {
   int Ordinal = 0;
@@ -62,6 +40,16 @@ struct LaunchDims {
   unsigned Grid[3] = {1, 1, 1};
   unsigned Block[3] = {1, 1, 1};
   unsigned SharedBytes = 0;
+};
+
+/// A kernel of the loaded module, resolved once. Launching through it skips
+/// the by-name lookup, which matters for a step of hundreds of launches.
+/// Owned by its CudaDevice (the pointer stays valid as long as it does).
+struct CudaKernel {
+  std::string Name;
+  cuda::CUfunction Fn = nullptr;
+  /// Dynamic shared memory the kernel may use: 48 KiB unless raised.
+  unsigned SharedLimit = 48 * 1024;
 };
 
 /// An instantiated CUDA graph; CudaDevice::replay launches it. Must be
@@ -132,12 +120,20 @@ public:
   /// The kernel \p Name of the loaded module (looked up once, then cached).
   bool function(const std::string &Name, cuda::CUfunction &Out,
                 std::string &Error);
+  /// The same as a handle for launch(); errors as function().
+  bool kernel(const std::string &Name, CudaKernel *&Out, std::string &Error);
   /// Enqueues \p Name on the stream; \p Args as cuLaunchKernel takes them
   /// (one pointer per kernel parameter; the values are copied at the call,
   /// also when capturing). Raises the kernel's dynamic shared memory limit
   /// when Dims asks for more than the default 48 KiB.
   bool launch(const std::string &Name, const LaunchDims &Dims, void **Args,
               std::string &Error);
+  bool launch(CudaKernel &Kernel, const LaunchDims &Dims, void **Args,
+              std::string &Error);
+  /// Opts \p Kernel into \p Bytes of dynamic shared memory (a no-op up to
+  /// 48 KiB). launch() does it on demand; doing it before a capture keeps
+  /// the attribute call out of the captured stream.
+  bool reserveShared(CudaKernel &Kernel, unsigned Bytes, std::string &Error);
 
   /// Records what \p Body enqueues on the stream into \p Out instead of
   /// running it, and instantiates it. Body must only enqueue (launches);
@@ -174,11 +170,7 @@ private:
   cuda::CUevent TimerStart = nullptr, TimerStop = nullptr;
   cuda::CUmodule Module = nullptr;
   std::string ModuleSource;
-  struct Kernel {
-    cuda::CUfunction Fn = nullptr;
-    unsigned SharedLimit = 48 * 1024;
-  };
-  std::map<std::string, Kernel, std::less<>> Kernels;
+  std::map<std::string, CudaKernel, std::less<>> Kernels;
   DeviceMemoryPlan Plan;
   cuda::CUdeviceptr Weights = 0, Kv = 0, Arena = 0, Io = 0;
   uint64_t BaselineFree = 0;

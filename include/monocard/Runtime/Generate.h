@@ -1,12 +1,8 @@
-//===- Generate.h - Running compiled step functions -------------*- C++ -*-===//
+//===- Generate.h - Running a model's steps ---------------------*- C++ -*-===//
 //
-// Owns the launcher's memory (KV cache, activation arena, logits, prefill
-// token buffer: each allocated once) and drives the compiled prefill and
-// decode steps: the prompt in prefill_chunk pieces, then one token at a time.
+// Drives a model's prefill and decode steps on one StepBackend (CPU or
+// CUDA): the prompt in prefill_chunk pieces, then one token at a time.
 // Token level only; text is the launcher's business.
-//
-// The step functions are passed in rather than referenced by name so this
-// library links without a compiled model (tests use mock steps).
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,59 +11,66 @@
 
 #include "monocard/Runtime/ModelInfo.h"
 #include "monocard/Runtime/Sampler.h"
+#include "monocard/Runtime/StepBackend.h"
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace monocard {
 
-/// The compiled entry points (docs/runtime-abi.md).
-struct StepFunctions {
-  void (*Prefill)(void *Weights, void *Kv, void *Arena, const int32_t *Tokens,
-                  int64_t Pos, int64_t NValid, float *Logits) = nullptr;
-  void (*Decode)(void *Weights, void *Kv, void *Arena, const int32_t *Token,
-                 int64_t Pos, float *Logits) = nullptr;
-};
+/// Checks a prompt: non-empty, ids inside the vocabulary, at most max_seq
+/// tokens. Error e.g. "token id 99999 is out of range (vocab size 2048)".
+bool checkPrompt(const ModelInfo &Info, const std::vector<int32_t> &Prompt,
+                 std::string &Error);
 
 class ModelRunner {
 public:
   ModelRunner() = default;
-  ~ModelRunner();
   ModelRunner(const ModelRunner &) = delete;
   ModelRunner &operator=(const ModelRunner &) = delete;
 
-  /// Allocates the KV cache (zeroed) and the 64-byte aligned arena. Fails
-  /// with a message giving the sizes when memory is short, or when the model
-  /// info is unusable (e.g. max_seq not a multiple of prefill_chunk).
-  bool init(const ModelInfo &Info, const StepFunctions &Steps,
-            const void *Weights, std::string &Error);
+  /// Takes the backend that runs the steps. Fails when the model info is
+  /// unusable (e.g. max_seq not a multiple of prefill_chunk).
+  bool init(const ModelInfo &Info, std::unique_ptr<StepBackend> Backend,
+            std::string &Error);
 
-  /// Checks a prompt: non-empty, ids inside the vocabulary, at most max_seq
-  /// tokens. Error e.g. "token id 99999 is out of range (vocab size 2048)".
+  /// monocard::checkPrompt for this runner's model.
   bool checkPrompt(const std::vector<int32_t> &Prompt,
-                   std::string &Error) const;
+                   std::string &Error) const {
+    return monocard::checkPrompt(*Info, Prompt, Error);
+  }
 
-  /// Runs \p Prompt (already checked) from position 0; logits() then holds
-  /// the last position's logits and position() == Prompt.size().
-  void prefill(const std::vector<int32_t> &Prompt);
+  /// Runs \p Prompt (already checked) from position 0; the last step's
+  /// outputs are then the last position's, and position() == Prompt.size().
+  bool prefill(const std::vector<int32_t> &Prompt, std::string &Error);
   /// Runs \p Token at position(); requires position() < max_seq.
-  void decode(int32_t Token);
+  bool decode(int32_t Token, std::string &Error);
 
-  const float *logits() const { return Logits.data(); }
+  /// Picks the steps' sampler: the device's when the backend has one and
+  /// \p Opts needs no more than temperature (top-k/top-p stay on the host).
+  /// Returns whether later tokens come from the device.
+  bool useDeviceSampling(const SamplerOptions &Opts);
+  /// The token after the last step: the device's sample if
+  /// useDeviceSampling() said so, else \p S over the logits.
+  bool nextToken(Sampler &S, int32_t &Out, std::string &Error);
+  /// The last step's logits, or null with Error set.
+  const float *logits(std::string &Error) { return Backend->logits(Error); }
+  /// Waits for the enqueued steps (timing).
+  bool synchronize(std::string &Error) { return Backend->synchronize(Error); }
+
   int64_t position() const { return Pos; }
   const ModelInfo &info() const { return *Info; }
+  StepBackend &backend() { return *Backend; }
 
 private:
   const ModelInfo *Info = nullptr;
-  StepFunctions Steps;
-  void *Weights = nullptr;
-  void *Kv = nullptr;
-  void *Arena = nullptr;
-  std::vector<float> Logits;
+  std::unique_ptr<StepBackend> Backend;
   std::vector<int32_t> Chunk;
   int64_t Pos = 0;
+  bool DeviceSampling = false;
 };
 
 struct GenerateOptions {
@@ -97,11 +100,11 @@ struct GenerateCallbacks {
 };
 
 /// Prefill \p Prompt (checked by the caller), then sample and decode until
-/// MaxNewTokens, EOS (if StopAtEos) or max_seq. Returns false only when a
-/// callback aborted.
+/// MaxNewTokens, EOS (if StopAtEos) or max_seq. Returns false when a step
+/// failed (\p Error says why) or a callback aborted (the callback's error).
 bool generate(ModelRunner &Runner, const std::vector<int32_t> &Prompt,
               const GenerateOptions &Opts, const GenerateCallbacks &Callbacks,
-              GenerateResult &Result);
+              GenerateResult &Result, std::string &Error);
 
 struct BenchResult {
   int64_t PromptTokens = 0;
@@ -112,11 +115,12 @@ struct BenchResult {
 };
 
 /// The --bench measurement: one untimed warm-up prefill and decode step
-/// (page in the weights, warm the caches), then a timed prefill of
-/// \p Prompt and \p Steps greedy decode steps. The caller clips Prompt and
-/// Steps to max_seq.
-void benchmark(ModelRunner &Runner, const std::vector<int32_t> &Prompt,
-               int64_t Steps, BenchResult &Result);
+/// (page in the weights, warm the caches, capture the GPU's decode graph),
+/// then a timed prefill of \p Prompt and \p Steps greedy decode steps,
+/// each timed to the end of its device work. The caller clips Prompt and
+/// Steps to max_seq. False when a step failed.
+bool benchmark(ModelRunner &Runner, const std::vector<int32_t> &Prompt,
+               int64_t Steps, BenchResult &Result, std::string &Error);
 
 /// A deterministic stand-in prompt of \p N ids for --bench without a
 /// prompt; spread over the vocabulary so embedding rows are not all cached.

@@ -9,6 +9,8 @@
 #ifndef MONOCARD_RUNTIME_MODELINFO_H
 #define MONOCARD_RUNTIME_MODELINFO_H
 
+#include "monocard/Runtime/CudaLaunchPlan.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -50,6 +52,8 @@ struct ModelInfo {
   std::string Fingerprint;       // 16 lowercase hex digits
   uint64_t FingerprintValue = 0; // the same, as the number stored in .weights
   std::vector<RecipeEntry> Recipe;
+  /// The "cuda" member: required when Target is "cuda", else optional.
+  CudaLaunchPlan Cuda;
 
   bool isEos(int64_t Token) const;
 };

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Table and plot of a gpu_bench.py result: markdown + hand-written SVG.
+
+Why: the benchmark runs on the GPU machine; its JSON comes back here, and
+this writes the dated record into docs/benchmarks/ (no matplotlib needed):
+
+    bench/plot_gpu_bench.py /work/.device/.../gpu-bench.json
+        [--docs docs/benchmarks]
+writes docs/benchmarks/gpu-DATE-GPU.md and gpu-DATE-GPU.svg (GPU: the
+device name in lower case, non-alphanumerics as '-').  gpu_bench.py also
+calls render() itself to leave a copy in $OUT.
+"""
+import argparse, json, os, re, sys
+
+ENGINES = ("monocard", "torch-eager", "torch-compile")
+LABEL = {"monocard": "Monocard", "torch-eager": "PyTorch eager",
+         "torch-compile": 'torch.compile(mode="reduce-overhead")'}
+COLOR = {"monocard": "#1b6ac9", "torch-eager": "#9aa5b1",
+         "torch-compile": "#e8833a"}
+
+
+def gpu_slug(name):
+    s = re.sub(r"[^a-z0-9]+", "-", (name or "gpu").lower()).strip("-")
+    return s.replace("nvidia-", "")
+
+
+def _f(v, fmt):
+    return "-" if v is None else fmt % v
+
+
+def table(result):
+    head = ["model", "engine", "decode tok/s", "ms/token", "roofline",
+            "prefill 512 tok/s", "kernels / decode step",
+            "host launch calls / decode step"]
+    L = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in result["models"]:
+        rows = {r["engine"]: r for r in m["rows"]}
+        for eng in ENGINES:
+            r = rows.get(eng)
+            if r is None:
+                continue
+            if "error" in r:
+                L.append("| %s | %s | failed: %s | | | | | |" % (
+                    m["model"], LABEL[eng], r["error"].splitlines()[0][:160]))
+                continue
+            if eng == "monocard":
+                kernels = r.get("launches_per_decode_step")
+                calls = _f(r.get("host_launch_calls_per_decode_step"), "%.0f")
+            else:
+                kernels = r.get("kernels_per_decode_step")
+                calls = _f(r.get("launch_calls_per_decode_step"), "%.0f")
+            L.append("| %s | %s | %.1f | %.2f | %.1f%% | %s | %s | %s |" % (
+                m["model"], LABEL[eng], r["decode_tokens_per_s"],
+                r["ms_per_token"], 100 * r["roofline_fraction"],
+                _f(r.get("prefill512_tokens_per_s"), "%.0f"),
+                _f(kernels, "%.0f"), calls))
+    return "\n".join(L)
+
+
+def svg_plot(result, width=760):
+    """Grouped bars: decode tok/s per model and engine, the roofline as a
+    dashed line per model; one panel per model (own scale)."""
+    models = result["models"]
+    pw, ph, top, left = width, 220, 56, 150
+    H = top + len(models) * (ph + 30) + 20
+    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+         'font-family="sans-serif" font-size="12">' % (width, H),
+         '<rect width="100%" height="100%" fill="white"/>',
+         '<text x="%d" y="22" font-size="15" font-weight="bold">Decode '
+         'tokens/s, batch 1, fp16 (%s, %s)</text>' % (
+             12, result["environment"].get("gpu", "?"), result["date"])]
+    x = 12
+    for eng in ENGINES:
+        o.append('<rect x="%d" y="32" width="12" height="12" fill="%s"/>'
+                 '<text x="%d" y="43">%s</text>' % (x, COLOR[eng], x + 16,
+                                                    LABEL[eng]))
+        x += 30 + 7 * len(LABEL[eng])
+    o.append('<line x1="%d" y1="38" x2="%d" y2="38" stroke="#c00" '
+             'stroke-dasharray="5,3"/><text x="%d" y="43">roofline</text>'
+             % (x, x + 22, x + 26))
+    for i, m in enumerate(models):
+        y0 = top + i * (ph + 30)
+        rows = {r["engine"]: r for r in m["rows"] if "decode_tokens_per_s" in r}
+        roof = m["roofline_tokens_per_s"]
+        vmax = max([roof] + [r["decode_tokens_per_s"] for r in rows.values()])
+        scale = (pw - left - 80) / (vmax * 1.05)
+        o.append('<text x="12" y="%d" font-weight="bold">%s</text>' % (
+            y0 + 14, m["model"]))
+        o.append('<text x="12" y="%d" fill="#555">%.2f GB read/token</text>'
+                 % (y0 + 30, m["weight_bytes_per_token"] / 1e9))
+        bh, gap = 34, 12
+        for j, eng in enumerate(ENGINES):
+            yb = y0 + 40 + j * (bh + gap)
+            r = rows.get(eng)
+            if r is None:
+                o.append('<text x="%d" y="%d" fill="#999">%s: no result</text>'
+                         % (left, yb + 22, LABEL[eng]))
+                continue
+            w = r["decode_tokens_per_s"] * scale
+            o.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>'
+                     % (left, yb, w, bh, COLOR[eng]))
+            o.append('<text x="%.1f" y="%d">%.0f tok/s (%.0f%%)</text>' % (
+                left + w + 6, yb + 22, r["decode_tokens_per_s"],
+                100 * r["roofline_fraction"]))
+        xr = left + roof * scale
+        o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c00" '
+                 'stroke-dasharray="5,3"/>' % (xr, y0 + 34, xr,
+                                                y0 + 40 + 3 * (bh + gap)))
+        o.append('<text x="%.1f" y="%d" fill="#c00" text-anchor="end">'
+                 'roofline %.0f tok/s</text>' % (xr - 4, y0 + 30, roof))
+        o.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>' % (
+            left, y0 + 36, left, y0 + 40 + 3 * (bh + gap) - gap))
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
+def render(result, svg_name):
+    env, wl, bw = result["environment"], result["workload"], result["bandwidth"]
+    man = result.get("manifest", {})
+    L = ["# GPU benchmark, %s, %s" % (result["date"], env.get("gpu")), "",
+         "Generated by `bench/gpu_bench.py` on the lent GPU machine (run with "
+         "`scripts/gpu/bench.sh`, see docs/benchmarks/README.md), "
+         "rendered by `bench/plot_gpu_bench.py`.", "",
+         "- GPU: %s, %d SMs, %.0f GiB, compute capability %s; driver / max SM "
+         "clock / max memory clock: %s" % (
+             env.get("gpu"), env.get("sm_count", 0),
+             env.get("gpu_memory_bytes", 0) / 2**30,
+             env.get("compute_capability"), env.get("driver")),
+         "- PyTorch %s (CUDA %s)" % (env.get("torch"), env.get("cuda")),
+         "- Monocard programs: `--target=%s`, `--dtype %s`, `--max-seq %s`, "
+         "compiled from commit %s" % (man.get("target"), man.get("compute_dtype"),
+                                      man.get("max_seq"), man.get("git_commit")),
+         "- Workload: batch %d, a %d-token prompt, then %d greedy decode "
+         "steps; prefill measured separately on a %d-token prompt. Timing as "
+         "`benchmark()` in lib/Runtime/Generate.cpp: warm-up prefill and "
+         "decode first (torch.compile's compilation and CUDA-graph capture "
+         "included there, never timed), then a timed prefill, then timed "
+         "steps of decode + argmax on the GPU + token read on the host. "
+         "Best of %d runs per engine." % (
+             wl["batch"], wl["prompt_tokens"], wl["decode_steps"],
+             wl["prefill_tokens"], wl["repeats"]),
+         "- Weights: %s; the same tensors for all three engines (PyTorch "
+         "uses them in place, Monocard packs the safetensors file written "
+         "from them)." % wl["weights"],
+         "- PyTorch peer: a plain static-KV-cache Llama written in the "
+         "harness (fp16, F.linear / SDPA with a position mask over the whole "
+         "cache, GQA by grouping queries, logits of the last position only); "
+         "eager, and `torch.compile(mode=\"reduce-overhead\", fullgraph=True, "
+         "dynamic=False)`. The compiled peer prefills the 128-token prompt "
+         "with the eager module (one compile fewer), so its 128-token prefill "
+         "is not reported; its 512-token prefill is compiled.",
+         "- Roofline: weight bytes read per decode token (every tensor once, "
+         "the untied embedding table one row) / copy bandwidth. Copy "
+         "bandwidth %.0f GB/s: %s. `roofline` = (bytes/token / bandwidth) / "
+         "measured time per token." % (bw["bytes_per_s"] / 1e9, bw["method"]),
+         "- Kernels per decode step: Monocard's own count "
+         "(`launches_per_decode_step` in its `--bench --json`); the peers', "
+         "GPU kernels seen by torch.profiler over 4 steps (argmax included; "
+         "kernels replayed from a CUDA graph count one each). Host launch "
+         "calls: cudaLaunchKernel*/cuLaunchKernel*/cudaGraphLaunch per step.",
+         "", table(result), "", "![decode tokens/s](%s)" % svg_name, "",
+         "## Per model", ""]
+    for m in result["models"]:
+        c = m["config"]
+        L += ["### %s" % m["model"], "",
+              "hidden %d, %d layers, %d heads, %d kv heads, ffn %d, vocab %d, "
+              "rope_theta %g%s, tie_word_embeddings %s. Weight bytes read per "
+              "token %s; roofline %.1f tok/s (%.3f ms/token); checkpoint %.2f GB."
+              % (c["hidden_size"], c["num_hidden_layers"],
+                 c["num_attention_heads"], c["num_key_value_heads"],
+                 c["intermediate_size"], c["vocab_size"], c["rope_theta"],
+                 ", rope_scaling llama3 factor %g" % c["rope_scaling"]["factor"]
+                 if c.get("rope_scaling") else "",
+                 str(c["tie_word_embeddings"]).lower(),
+                 format(m["weight_bytes_per_token"], ","),
+                 m["roofline_tokens_per_s"], m["roofline_ms_per_token"],
+                 m["checkpoint_bytes"] / 1e9), ""]
+        for r in m["rows"]:
+            if r["engine"] == "monocard" and "error" not in r:
+                L.append("- Monocard: module %s, peak device memory %s bytes "
+                         "(plan %s), weights %s + KV %s + arena %s bytes, "
+                         "prefill 128 %s tok/s, decode runs %s tok/s, pack "
+                         "%.1f s." % (
+                             r.get("module_source", "?"),
+                             format(r["peak_device_bytes"], ",")
+                             if "peak_device_bytes" in r else "?",
+                             format(r["plan_device_bytes"], ",")
+                             if "plan_device_bytes" in r else "?",
+                             format(r.get("weights_bytes", 0), ","),
+                             format(r.get("kv_bytes", 0), ","),
+                             format(r.get("arena_bytes", 0), ","),
+                             _f(r.get("prefill_tokens_per_s"), "%.0f"),
+                             ", ".join("%.1f" % x for x in r["decode_all_runs"]),
+                             r.get("pack_seconds", 0)))
+            elif "error" not in r:
+                L.append("- %s: prefill 128 %s tok/s; first tokens %s." % (
+                    LABEL[r["engine"]], _f(r.get("prefill_tokens_per_s"), "%.0f"),
+                    r.get("tokens_head")))
+        sw = m.get("same_weights_check", {}).get("engines", {})
+        for eng, s in sw.items():
+            L.append("- Same weights: %s vs eager, %s: rel %.2e, argmax %s "
+                     "-> %s." % (LABEL[eng], m["same_weights_check"]["what"]
+                                 .split(";")[0], s["rel_vs_eager"],
+                                 "equal" if s["argmax_equal"] else "differs",
+                                 "OK" if s["ok"] else "MISMATCH"))
+        L.append("- Phase seconds: %s." % ", ".join(
+            "%s %.0f" % kv for kv in m["phase_seconds"].items()))
+        L.append("")
+    L += ["Total run: %.0f s." % result.get("total_seconds", 0), ""]
+    return "\n".join(L), svg_plot(result)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("json")
+    ap.add_argument("--docs", default=os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+        "benchmarks"))
+    a = ap.parse_args(argv)
+    with open(a.json) as f:
+        result = json.load(f)
+    stem = "gpu-%s-%s" % (result["date"], gpu_slug(result["environment"].get("gpu")))
+    md, svg = render(result, stem + ".svg")
+    os.makedirs(a.docs, exist_ok=True)
+    for ext, text in (("md", md), ("svg", svg)):
+        with open(os.path.join(a.docs, stem + "." + ext), "w") as f:
+            f.write(text)
+        print("wrote", os.path.join(a.docs, stem + "." + ext))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
