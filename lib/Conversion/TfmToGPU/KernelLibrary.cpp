@@ -61,7 +61,10 @@ gpu::GPUFuncOp KernelLibrary::getOrBuild(StringRef name, ArrayRef<Type> args,
   Block &entry = fn.getBody().front();
   b.setInsertionPointToStart(&entry);
   KernelEmitter e(b);
-  body(e, fn.getArguments(), fn.getWorkgroupAttributions());
+  // The entry block's arguments are the parameters followed by the
+  // workgroup buffers: hand the body the parameters alone.
+  body(e, fn.getArguments().take_front(args.size()),
+       fn.getWorkgroupAttributions());
   gpu::ReturnOp::create(b);
   return fn;
 }
