@@ -20,6 +20,7 @@
 #include "monocard/Conversion/Passes.h"
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
 
+#include "../StepBuffers.h"
 #include "KernelBuilders.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -154,12 +155,11 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
   }
   if (auto c = dyn_cast<tfm::KvCacheOp>(op)) {
     int64_t bytes = numElements(c) * typeOf(c).getIntOrFloatBitWidth() / 8;
-    int64_t index = 2 * int64_t(c.getLayer()) +
-                    (c.getKind() == tfm::KvKind::value ? 1 : 0);
-    if ((index + 1) * bytes > kvBytes)
+    int64_t offset = kvCacheOffset(c);
+    if (offset + bytes > kvBytes)
       return c.emitOpError() << "layer " << c.getLayer()
                              << " lies outside the KV cache";
-    buffers[c] = view(kv, index * bytes, numElements(c), typeOf(c));
+    buffers[c] = view(kv, offset, numElements(c), typeOf(c));
     return success();
   }
   if (auto a = dyn_cast<tfm::KvAppendOp>(op)) {
@@ -411,31 +411,12 @@ struct TfmLowerToGPUPass
                             "tfm-layout-weights first";
       return signalPassFailure();
     }
-    NamedAttrList offsets;
-    for (Attribute e : weightsAttr.getAs<ArrayAttr>("recipe")) {
-      auto d = cast<DictionaryAttr>(e);
-      offsets.append(d.getAs<StringAttr>("param"), d.get("offset"));
-    }
-    DictionaryAttr recipe = offsets.getDictionary(module.getContext());
-    int64_t weightsBytes =
-        std::max<int64_t>(1, weightsAttr.getAs<IntegerAttr>("bytes").getInt());
-    int64_t kvBytes = 0;
-    module.walk([&](tfm::KvCacheOp op) {
-      auto t = op.getType();
-      int64_t bytes = t.getNumElements() * t.getElementTypeBitWidth() / 8;
-      kvBytes = std::max(kvBytes, (2 * int64_t(op.getLayer()) + 2) * bytes);
-    });
-    kvBytes = std::max<int64_t>(kvBytes, 1);
+    StepBuffers stepBuffers = readStepBuffers(module, weightsAttr);
 
     SmallVector<func::FuncOp> steps;
     int64_t vocab = 0, chunk = 1;
     for (auto fn : module.getOps<func::FuncOp>()) {
-      bool isStep = false;
-      fn.walk([&](Operation *op) {
-        if (isa<tfm::TfmDialect>(op->getDialect()))
-          isStep = true;
-      });
-      if (!isStep)
+      if (!isStepFunction(fn))
         continue;
       steps.push_back(fn);
       FunctionType t = fn.getFunctionType();
@@ -453,7 +434,8 @@ struct TfmLowerToGPUPass
 
     KernelLibrary lib(module);
     for (func::FuncOp fn : steps) {
-      GpuStepLowering step(fn, lib, recipe, weightsBytes, kvBytes, io);
+      GpuStepLowering step(fn, lib, stepBuffers.offsets,
+                           stepBuffers.weightsBytes, stepBuffers.kvBytes, io);
       if (failed(step.run()))
         return signalPassFailure();
     }

@@ -12,6 +12,7 @@
 #include "monocard/Conversion/Passes.h"
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
 
+#include "../StepBuffers.h"
 #include "LinalgBuilders.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -109,15 +110,14 @@ Value StepLowering::lowerParam(tfm::ParamOp op) {
 Value StepLowering::lowerKvCache(tfm::KvCacheOp op) {
   RankedTensorType type = op.getType();
   int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
-  int64_t index = 2 * int64_t(op.getLayer()) +
-                  (op.getKind() == tfm::KvKind::value ? 1 : 0);
-  if ((index + 1) * bytes > kvBytes) {
+  int64_t offset = kvCacheOffset(op);
+  if (offset + bytes > kvBytes) {
     op.emitOpError() << "layer " << op.getLayer()
                      << " lies outside the KV cache";
     return {};
   }
   Value memref;
-  Value t = view(op.getLoc(), kv, index * bytes, type, true, &memref);
+  Value t = view(op.getLoc(), kv, offset, type, true, &memref);
   cacheMemrefs[t] = memref;
   return t;
 }
@@ -612,34 +612,12 @@ struct TfmLowerToLinalgPass
                             "tfm-layout-weights first";
       return signalPassFailure();
     }
-    NamedAttrList offsets;
-    for (Attribute entry : weights.getAs<ArrayAttr>("recipe")) {
-      auto dict = cast<DictionaryAttr>(entry);
-      offsets.append(dict.getAs<StringAttr>("param").getValue(),
-                     dict.get("offset"));
-    }
-    DictionaryAttr recipe = offsets.getDictionary(module.getContext());
-    int64_t weightsBytes =
-        std::max<int64_t>(1, weights.getAs<IntegerAttr>("bytes").getInt());
-
-    // The KV buffer holds every layer's K and V (docs/runtime-abi.md).
-    int64_t kvBytes = 0;
-    module.walk([&](tfm::KvCacheOp op) {
-      auto t = op.getType();
-      int64_t bytes = t.getNumElements() * t.getElementTypeBitWidth() / 8;
-      kvBytes = std::max(kvBytes, (2 * int64_t(op.getLayer()) + 2) * bytes);
-    });
-    kvBytes = std::max<int64_t>(kvBytes, 1);
-
+    StepBuffers buffers = readStepBuffers(module, weights);
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
-      bool isStep = false;
-      fn.walk([&](Operation *op) {
-        if (isa<tfm::TfmDialect>(op->getDialect()))
-          isStep = true;
-      });
-      if (!isStep)
+      if (!isStepFunction(fn))
         continue;
-      StepLowering lowering(fn, recipe, weightsBytes, kvBytes);
+      StepLowering lowering(fn, buffers.offsets, buffers.weightsBytes,
+                            buffers.kvBytes);
       if (failed(lowering.run()))
         return signalPassFailure();
     }
