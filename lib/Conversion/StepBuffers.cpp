@@ -19,13 +19,16 @@ int64_t monocard::kvCacheOffset(tfm::KvCacheOp op) {
 StepBuffers monocard::readStepBuffers(ModuleOp module,
                                       DictionaryAttr weights) {
   StepBuffers s;
-  NamedAttrList offsets;
+  NamedAttrList offsets, scaleOffsets;
   for (Attribute entry : weights.getAs<ArrayAttr>("recipe")) {
     auto dict = cast<DictionaryAttr>(entry);
-    offsets.append(dict.getAs<StringAttr>("param").getValue(),
-                   dict.get("offset"));
+    StringRef name = dict.getAs<StringAttr>("param").getValue();
+    offsets.append(name, dict.get("offset"));
+    if (auto quant = dict.getAs<DictionaryAttr>("quant"))
+      scaleOffsets.append(name, quant.get("scales_offset"));
   }
   s.offsets = offsets.getDictionary(module.getContext());
+  s.scaleOffsets = scaleOffsets.getDictionary(module.getContext());
   s.weightsBytes =
       std::max<int64_t>(1, weights.getAs<IntegerAttr>("bytes").getInt());
   module.walk([&](tfm::KvCacheOp op) {

@@ -18,6 +18,8 @@ namespace monocard {
 
 struct StepBuffers {
   mlir::DictionaryAttr offsets; // param name -> byte offset in the weights
+  /// Quantized params only: name -> byte offset of the (scale, zero) plane.
+  mlir::DictionaryAttr scaleOffsets;
   int64_t weightsBytes = 1;     // at least 1: a buffer type needs a size
   int64_t kvBytes = 1;
 };

@@ -57,7 +57,8 @@ private:
   }
   Value param(const std::string &name, ArrayRef<int64_t> shape) {
     return tfm::ParamOp::create(b, loc, tensor(shape),
-                                FlatSymbolRefAttr::get(b.getContext(), name));
+                                FlatSymbolRefAttr::get(b.getContext(), name),
+                                /*sources=*/nullptr, /*pair_rows=*/nullptr);
   }
   Value linear(Value x, const std::string &prefix, int64_t out, bool bias) {
     int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);

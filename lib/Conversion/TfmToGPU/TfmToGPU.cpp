@@ -208,7 +208,7 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
     return success();
   }
   if (auto l = dyn_cast<tfm::LinearOp>(op)) {
-    auto wt = l.getWeight().getType();
+    auto wt = cast<ShapedType>(l.getWeight().getType());
     int64_t n = wt.getDimSize(0), k = wt.getDimSize(1);
     Value x = buffer(op, l.getInput()), w = buffer(op, l.getWeight());
     if (!x || !w)

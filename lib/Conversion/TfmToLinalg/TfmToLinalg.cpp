@@ -102,7 +102,12 @@ Value StepLowering::lowerParam(tfm::ParamOp op) {
   // Views sit at the top of the function so that one serves every use.
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointAfterValue(weights);
-  Value v = view(op.getLoc(), weights, offset.getInt(), op.getType(), false);
+  auto type = dyn_cast<RankedTensorType>(op.getType());
+  if (!type) {
+    op.emitOpError() << "quantized weights are not lowered to linalg yet";
+    return {};
+  }
+  Value v = view(op.getLoc(), weights, offset.getInt(), type, false);
   paramViews[name] = v;
   return v;
 }

@@ -71,7 +71,44 @@ ArrayRef<int64_t> leadingShape(Value v) {
 } // namespace
 
 LogicalResult ParamOp::verify() {
-  return checkStatic(*this, "result", getResult());
+  auto tensor = dyn_cast<RankedTensorType>(getType());
+  if (tensor && failed(checkStatic(*this, "result", getResult())))
+    return failure();
+  if (getSourcesAttr() && getSourcesAttr().empty())
+    return emitOpError() << "sources must name at least one tensor";
+  auto pairs = getPairRowsAttr();
+  if (!pairs)
+    return success();
+  auto shape = cast<ShapedType>(getType()).getShape();
+  ArrayRef<int64_t> p = pairs.asArrayRef();
+  if (p.size() % 3 != 0)
+    return emitOpError() << "pair_rows must hold (start, count, block) "
+                            "triples, got "
+                         << p.size() << " numbers";
+  for (size_t i = 0; i < p.size(); i += 3) {
+    int64_t start = p[i], count = p[i + 1], block = p[i + 2];
+    if (block <= 0 || block % 2 != 0)
+      return emitOpError() << "pair_rows block must be even and positive, got "
+                           << block;
+    if (start < 0 || count <= 0 || count % block != 0)
+      return emitOpError() << "pair_rows count " << count
+                           << " must be a positive multiple of block " << block;
+    if (start + count > shape[0])
+      return emitOpError() << "pair_rows range [" << start << ", "
+                           << start + count << ") is outside the "
+                           << shape[0] << " rows";
+  }
+  return success();
+}
+
+SmallVector<StringRef> ParamOp::getSourceNames() {
+  SmallVector<StringRef> names;
+  if (ArrayAttr sources = getSourcesAttr())
+    for (Attribute a : sources)
+      names.push_back(cast<StringAttr>(a).getValue());
+  else
+    names.push_back(getName());
+  return names;
 }
 
 LogicalResult KvCacheOp::verify() {
@@ -144,12 +181,20 @@ LogicalResult LayerNormOp::verify() {
   return checkDim(*this, "bias", getBias(), 0, "input", getInput(), rank - 1);
 }
 
+/// A weight is `[N, K]`; a full-precision one has the input's element type.
+static LogicalResult checkWeight(Operation *op, Value weight, Value input) {
+  if (isa<QWeightType>(weight.getType()))
+    return success(); // rank 2 by construction; scales are their own type
+  if (failed(checkRank(op, "weight", weight, 2)) ||
+      failed(checkSameElementType(op, "weight", weight, "input", input)))
+    return failure();
+  return success();
+}
+
 LogicalResult LinearOp::verify() {
   if (failed(checkRank(*this, "input", getInput(), 2)) ||
-      failed(checkRank(*this, "weight", getWeight(), 2)) ||
+      failed(checkWeight(*this, getWeight(), getInput())) ||
       failed(checkRank(*this, "result", getResult(), 2)) ||
-      failed(checkSameElementType(*this, "weight", getWeight(), "input",
-                                  getInput())) ||
       failed(checkSameElementType(*this, "result", getResult(), "input",
                                   getInput())) ||
       failed(checkDim(*this, "weight", getWeight(), 1, "input", getInput(),
@@ -244,15 +289,14 @@ LogicalResult SampleOp::verify() {
 
 /// Inverse RoPE frequencies θ^(-2i/d), with Llama 3's adjustment if present
 /// (transformers' _compute_llama3_parameters), rounded to f32 as HF does.
-SmallVector<float> RopeOp::getInverseFrequencies() {
-  int64_t dim = getInput().getType().getDimSize(2);
-  double theta = getTheta().convertToDouble();
+SmallVector<float> monocard::tfm::ropeInverseFrequencies(
+    int64_t dim, double theta, Llama3RopeScalingAttr scaling) {
   SmallVector<float> freqs;
   for (int64_t i = 0; i < dim / 2; ++i) {
     // HF computes base ** (arange(0, dim, 2) / dim) in f32, then 1/x.
     float exponent = float(2 * i) / float(dim);
     float inv = 1.0f / std::pow(float(theta), exponent);
-    if (auto s = getScalingAttr()) {
+    if (auto s = scaling) {
       double factor = s.getFactor().convertToDouble();
       double low = s.getLowFreqFactor().convertToDouble();
       double high = s.getHighFreqFactor().convertToDouble();
@@ -269,6 +313,116 @@ SmallVector<float> RopeOp::getInverseFrequencies() {
     freqs.push_back(inv);
   }
   return freqs;
+}
+
+SmallVector<float> RopeOp::getInverseFrequencies() {
+  return ropeInverseFrequencies(getInput().getType().getDimSize(2),
+                                getTheta().convertToDouble(), getScalingAttr());
+}
+
+//===----------------------------------------------------------------------===//
+// Fused ops
+//===----------------------------------------------------------------------===//
+
+/// The optional RMSNorm prologue: a weight of the input's width, and eps.
+static LogicalResult checkNormPrologue(Operation *op, Value input, Value norm,
+                                       FloatAttr eps) {
+  if (!norm) {
+    if (eps)
+      return op->emitOpError() << "has eps but no norm weight";
+    return success();
+  }
+  if (!eps)
+    return op->emitOpError() << "has a norm weight but no eps";
+  if (failed(checkRank(op, "norm weight", norm, 1)) ||
+      failed(checkDim(op, "norm weight", norm, 0, "input", input, 1)))
+    return failure();
+  return success();
+}
+
+LogicalResult FusedLinearOp::verify() {
+  if (failed(checkRank(*this, "input", getInput(), 2)) ||
+      failed(checkWeight(*this, getWeight(), getInput())) ||
+      failed(checkRank(*this, "result", getResult(), 2)) ||
+      failed(checkSameElementType(*this, "result", getResult(), "input",
+                                  getInput())) ||
+      failed(checkDim(*this, "weight", getWeight(), 1, "input", getInput(),
+                      1)) ||
+      failed(checkDim(*this, "result", getResult(), 0, "input", getInput(),
+                      0)) ||
+      failed(checkNormPrologue(*this, getInput(), getNormWeight(),
+                               getEpsAttr())))
+    return failure();
+  int64_t n = cast<ShapedType>(getWeight().getType()).getDimSize(0);
+  int64_t width = getResult().getType().getDimSize(1);
+  if (getSwiglu()) {
+    if (n % 2 != 0)
+      return emitOpError() << "swiglu needs an even number of weight rows "
+                              "(gate/up pairs), got "
+                           << n;
+    if (width != n / 2)
+      return emitOpError() << "result width " << width
+                           << " must be half the " << n
+                           << " weight rows with swiglu";
+  } else if (width != n) {
+    return emitOpError() << "result width " << width
+                         << " does not match the " << n << " weight rows";
+  }
+  if (Value bias = getBias())
+    if (failed(checkRank(*this, "bias", bias, 1)) ||
+        failed(checkDim(*this, "bias", bias, 0, "weight", getWeight(), 0)))
+      return failure();
+  if (Value residual = getResidual())
+    if (residual.getType() != getResult().getType())
+      return emitOpError() << "residual type " << residual.getType()
+                           << " does not match result type "
+                           << getResult().getType();
+  return success();
+}
+
+LogicalResult FusedQkvOp::verify() {
+  if (failed(checkRank(*this, "input", getInput(), 2)) ||
+      failed(checkWeight(*this, getWeight(), getInput())) ||
+      failed(checkRank(*this, "query", getQuery(), 3)) ||
+      failed(checkRank(*this, "key cache", getKeyCache(), 3)) ||
+      failed(checkStatic(*this, "key cache", getKeyCache())) ||
+      failed(checkSameElementType(*this, "query", getQuery(), "input",
+                                  getInput())) ||
+      failed(checkSameElementType(*this, "key cache", getKeyCache(), "input",
+                                  getInput())) ||
+      failed(checkDim(*this, "query", getQuery(), 0, "input", getInput(), 0)) ||
+      failed(checkDim(*this, "query", getQuery(), 2, "key cache",
+                      getKeyCache(), 2)) ||
+      failed(checkDim(*this, "weight", getWeight(), 1, "input", getInput(),
+                      1)) ||
+      failed(checkNormPrologue(*this, getInput(), getNormWeight(),
+                               getEpsAttr())))
+    return failure();
+  int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(),
+          dh = getHeadDim();
+  if (dh % 2 != 0)
+    return emitOpError() << "head dim must be even, got " << dh;
+  if (heads % kvHeads != 0)
+    return emitOpError() << heads << " query heads are not a multiple of "
+                         << kvHeads << " KV heads";
+  int64_t rows = (heads + 2 * kvHeads) * dh;
+  int64_t n = cast<ShapedType>(getWeight().getType()).getDimSize(0);
+  if (n != rows)
+    return emitOpError() << "weight has " << n << " rows, but " << heads
+                         << " query and 2x" << kvHeads << " KV heads of "
+                         << dh << " need " << rows;
+  if (Value bias = getBias())
+    if (failed(checkRank(*this, "bias", bias, 1)) ||
+        failed(checkDim(*this, "bias", bias, 0, "weight", getWeight(), 0)))
+      return failure();
+  int64_t t = getQuery().getType().getDimSize(0);
+  int64_t capacity = getKeyCache().getType().getDimSize(1);
+  if (t > capacity)
+    return emitOpError() << "appends " << t << " rows to a cache of only "
+                         << capacity << " positions";
+  if (!(getTheta().convertToDouble() > 0))
+    return emitOpError() << "theta must be > 0";
+  return success();
 }
 
 #define GET_OP_CLASSES

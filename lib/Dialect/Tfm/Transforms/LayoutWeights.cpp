@@ -44,14 +44,17 @@ struct LayoutWeightsPass
                          << int64_t(alignment);
       return signalPassFailure();
     }
-    llvm::MapVector<StringAttr, RankedTensorType> params;
+    llvm::MapVector<StringAttr, ParamOp> params;
     WalkResult walk = module.walk([&](ParamOp op) {
       StringAttr name = op.getNameAttr().getAttr();
-      auto [it, inserted] = params.insert({name, op.getType()});
-      if (!inserted && it->second != op.getType()) {
+      auto [it, inserted] = params.insert({name, op});
+      if (!inserted && (it->second.getType() != op.getType() ||
+                        it->second.getSourcesAttr() != op.getSourcesAttr() ||
+                        it->second.getPairRowsAttr() != op.getPairRowsAttr())) {
         op.emitOpError() << "param '" << name.getValue() << "' has type "
-                         << op.getType() << " here but " << it->second
-                         << " elsewhere";
+                         << op.getType() << " here but "
+                         << it->second.getType()
+                         << " elsewhere (or other sources)";
         return WalkResult::interrupt();
       }
       return WalkResult::advance();
@@ -62,18 +65,45 @@ struct LayoutWeightsPass
     Builder b(module.getContext());
     SmallVector<Attribute> recipe;
     int64_t offset = 0;
-    for (auto &[name, type] : params) {
-      int64_t bytes =
-          type.getNumElements() * (type.getElementTypeBitWidth() / 8);
+    for (auto &[name, op] : params) {
       NamedAttrList entry;
       entry.append("param", name);
       entry.append("offset", b.getI64IntegerAttr(offset));
-      entry.append("dtype", b.getStringAttr(dtypeName(type.getElementType())));
-      entry.append("shape", b.getI64ArrayAttr(type.getShape()));
-      entry.append("sources", b.getArrayAttr({name}));
-      entry.append("transform", b.getStringAttr("convert"));
+      auto shaped = cast<ShapedType>(op.getType());
+      entry.append("shape", b.getI64ArrayAttr(shaped.getShape()));
+      SmallVector<Attribute> sources;
+      for (StringRef source : op.getSourceNames())
+        sources.push_back(b.getStringAttr(source));
+      entry.append("sources", b.getArrayAttr(sources));
+      if (DenseI64ArrayAttr pairs = op.getPairRowsAttr())
+        entry.append("pair_rows", b.getI64ArrayAttr(pairs.asArrayRef()));
+      bool reordered = sources.size() > 1 || op.getPairRowsAttr();
+      if (auto q = dyn_cast<QWeightType>(op.getType())) {
+        // Two planes: the codes, then the (scale, zero) pairs.
+        entry.append("dtype", b.getStringAttr(q.getBits() == 4 ? "i4" : "i8"));
+        entry.append("transform", b.getStringAttr("quantize"));
+        int64_t scalesOffset = llvm::alignTo(offset + q.getDataBytes(),
+                                             alignment);
+        NamedAttrList quant;
+        quant.append("bits", b.getI64IntegerAttr(q.getBits()));
+        quant.append("group", b.getI64IntegerAttr(q.getGroupSize()));
+        quant.append("scale_dtype",
+                     b.getStringAttr(dtypeName(q.getScaleType())));
+        quant.append("scales_offset", b.getI64IntegerAttr(scalesOffset));
+        quant.append("row_bytes", b.getI64IntegerAttr(q.getRowBytes()));
+        entry.append("quant", quant.getDictionary(b.getContext()));
+        offset = llvm::alignTo(scalesOffset + q.getScalesBytes(), alignment);
+      } else {
+        auto type = cast<RankedTensorType>(op.getType());
+        int64_t bytes =
+            type.getNumElements() * (type.getElementTypeBitWidth() / 8);
+        entry.append("dtype",
+                     b.getStringAttr(dtypeName(type.getElementType())));
+        entry.append("transform",
+                     b.getStringAttr(reordered ? "concat" : "convert"));
+        offset = llvm::alignTo(offset + bytes, alignment);
+      }
       recipe.push_back(entry.getDictionary(b.getContext()));
-      offset = llvm::alignTo(offset + bytes, alignment);
     }
     NamedAttrList weights;
     weights.append("bytes", b.getI64IntegerAttr(offset));

@@ -25,6 +25,7 @@ def Tfm_Dialect : Dialect {
     `bf16`; token ids are `i32`.
   }];
   let useDefaultAttributePrinterParser = 1;
+  let useDefaultTypePrinterParser = 1;
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 

@@ -28,16 +28,37 @@ def Tfm_ParamOp : Tfm_Op<"param", [Pure]> {
   let description = [{
     Names a tensor of the checkpoint. Its data never enters the IR: the
     packer fills it from the safetensors file, converted to the result's
-    element type, at an offset the compiler chooses.
+    element type (or quantized, for a `!tfm.qweight`), at an offset the
+    compiler chooses.
 
     ```mlir
     %w = tfm.param @"model.layers.0.self_attn.q_proj.weight" : tensor<64x64xf32>
     ```
+
+    A param made by fusion names several checkpoint tensors in `sources`:
+    they are concatenated along axis 0. `pair_rows` holds triples
+    `(start, count, block)`: within rows `[start, start + count)` each run
+    of `block` rows is reordered so that rows `i` and `i + block/2` of the
+    run become neighbours `2i`, `2i + 1` (RoPE's rotate-half partners, or
+    a gate row and its up row). docs/packed-weights-format.md has the
+    packer's side.
+
+    ```mlir
+    %gu = tfm.param @"gate+up" {sources = ["l.gate_proj.weight", "l.up_proj.weight"],
+                                pair_rows = array<i64: 0, 1376, 1376>}
+        : tensor<1376x256xf32>
+    ```
   }];
-  let arguments = (ins FlatSymbolRefAttr:$name);
-  let results = (outs Tfm_FloatTensor:$result);
+  let arguments = (ins FlatSymbolRefAttr:$name,
+                       OptionalAttr<StrArrayAttr>:$sources,
+                       OptionalAttr<DenseI64ArrayAttr>:$pair_rows);
+  let results = (outs Tfm_Weight:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The checkpoint tensors this param is read from, in order.
+    ::llvm::SmallVector<::llvm::StringRef> getSourceNames();
+  }];
 }
 
 def Tfm_KvCacheOp : Tfm_Op<"kv_cache", [Pure]> {
@@ -118,7 +139,7 @@ def Tfm_LayerNormOp : Tfm_Op<"layer_norm", [Pure,
 
 def Tfm_LinearOp : Tfm_Op<"linear", [Pure]> {
   let summary = "x · Wᵀ (+ b), W in Hugging Face's [out, in] layout";
-  let arguments = (ins Tfm_FloatTensor:$input, Tfm_FloatTensor:$weight,
+  let arguments = (ins Tfm_FloatTensor:$input, Tfm_Weight:$weight,
                        Optional<Tfm_FloatTensor>:$bias);
   let results = (outs Tfm_FloatTensor:$result);
   let assemblyFormat = [{
@@ -180,6 +201,98 @@ def Tfm_AttentionOp : Tfm_Op<"attention", [Pure]> {
     int64_t getNumHeads() { return getQuery().getType().getDimSize(1); }
     int64_t getNumKvHeads() { return getKeyCache().getType().getDimSize(0); }
     int64_t getHeadDim() { return getQuery().getType().getDimSize(2); }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Fused ops (made by tfm-fuse; each lowers to one kernel)
+//===----------------------------------------------------------------------===//
+
+def Tfm_FusedLinearOp : Tfm_Op<"fused_linear", [Pure, AttrSizedOperandSegments]> {
+  let summary = "a linear layer with an RMSNorm prologue and a SwiGLU or "
+                "residual epilogue";
+  let description = [{
+    With `x` the `input` (`[T, K]`) and `W` the `weight` (`[N, K]`):
+
+    1. prologue: `x' = rms_norm(x, norm_weight, eps)` if `norm_weight` is
+       given, else `x' = x`. The normalized row stays in f32; it is not
+       rounded to the storage type before the product.
+    2. `z = x' · Wᵀ (+ bias)`.
+    3. epilogue: with `swiglu`, W's rows are (gate, up) pairs and
+       `result[:, i] = silu(z[:, 2i]) · z[:, 2i + 1]` (`[T, N/2]`); else
+       `result = z`. Then `+ residual` if given.
+
+    ```mlir
+    %h2 = tfm.fused_linear %a, %wo residual(%h : tensor<1x256xf32>)
+        : tensor<1x256xf32>, tensor<256x256xf32> -> tensor<1x256xf32>
+    ```
+  }];
+  let arguments = (ins Tfm_FloatTensor:$input, Tfm_Weight:$weight,
+                       Optional<Tfm_FloatTensor>:$bias,
+                       Optional<Tfm_FloatTensor>:$norm_weight,
+                       Optional<Tfm_FloatTensor>:$residual,
+                       OptionalAttr<F64Attr>:$eps, UnitAttr:$swiglu);
+  let results = (outs Tfm_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`norm` `(` $norm_weight^ `:` type($norm_weight) `)`)?
+    (`residual` `(` $residual^ `:` type($residual) `)`)?
+    attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tfm_FusedQkvOp : Tfm_Op<"fused_qkv", [Pure, AttrSizedOperandSegments,
+    AllTypesMatch<["key_cache", "value_cache", "new_key_cache",
+                   "new_value_cache"]>]> {
+  let summary = "the attention block's entry: RMSNorm, one q/k/v projection, "
+                "RoPE on q and k, and the KV-cache append";
+  let description = [{
+    With `x` the `input` (`[T, K]`), H query heads, Hkv KV heads of width
+    Dh (from `query` `[T, H, Dh]` and the caches `[Hkv, S, Dh]`), `W` is
+    `[(H + 2·Hkv)·Dh, K]`: the q rows, then k, then v, where the q and k rows
+    of every head are in pair order (`tfm.param`'s `pair_rows` with block
+    Dh): rows `2i`, `2i + 1` of a head are its rotate-half partners `i`,
+    `i + Dh/2`. Then:
+
+    - `x' = rms_norm(x, norm_weight, eps)` if `norm_weight` is given;
+    - `z = x' · Wᵀ (+ bias)`;
+    - `query` = RoPE (at `position + t`, `theta`, `scaling`) of the q part,
+      in the usual rotate-half layout `[T, H, Dh]`;
+    - `new_key_cache` = `key_cache` with the rotated k part written at
+      positions `position .. position + T - 1`; `new_value_cache` likewise
+      with the v part.
+
+    It computes what rms_norm, three linears, two ropes and two kv_appends
+    compute, in one kernel.
+  }];
+  let arguments = (ins Tfm_FloatTensor:$input, Tfm_Weight:$weight,
+                       Optional<Tfm_FloatTensor>:$bias,
+                       Optional<Tfm_FloatTensor>:$norm_weight,
+                       Tfm_FloatTensor:$key_cache, Tfm_FloatTensor:$value_cache,
+                       Index:$position, OptionalAttr<F64Attr>:$eps,
+                       F64Attr:$theta,
+                       OptionalAttr<Tfm_Llama3RopeScalingAttr>:$scaling);
+  let results = (outs Tfm_FloatTensor:$query, Tfm_FloatTensor:$new_key_cache,
+                      Tfm_FloatTensor:$new_value_cache);
+  let assemblyFormat = [{
+    $input `,` $weight
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`norm` `(` $norm_weight^ `:` type($norm_weight) `)`)?
+    `into` $key_cache `,` $value_cache `[` $position `]`
+    attr-dict `:` type($input) `,` type($weight) `,` type($key_cache) `->`
+    type($query)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumHeads() { return getQuery().getType().getDimSize(1); }
+    int64_t getNumKvHeads() { return getKeyCache().getType().getDimSize(0); }
+    int64_t getHeadDim() { return getQuery().getType().getDimSize(2); }
+    ::llvm::SmallVector<float> getInverseFrequencies() {
+      return ropeInverseFrequencies(getHeadDim(), getTheta().convertToDouble(),
+                                    getScalingAttr());
+    }
   }];
 }
 

@@ -29,6 +29,55 @@ def TfmPlanMemory : Pass<"tfm-plan-memory", "::mlir::func::FuncOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def TfmFuse : Pass<"tfm-fuse", "::mlir::func::FuncOp"> {
+  let summary = "Fuse the ops of a transformer layer into the kernels that "
+                "run it";
+  let description = [{
+    Pattern-based; each pattern fires only where the fused op computes what
+    the ops it replaces computed, and only when the intermediate results
+    have no other use:
+
+    - `fuse-qkv`: the q, k and v linears of one input, RoPE of q and k,
+      and the appends of k and v to their caches become one
+      `tfm.fused_qkv`, whose weight is one param concatenating the three
+      (q and k rows in RoPE pair order). An RMSNorm feeding only those
+      linears becomes its prologue.
+    - `fuse-gate-up`: `swiglu(linear(x, Wg), linear(x, Wu))` becomes one
+      `tfm.fused_linear {swiglu}` over a param of paired gate/up rows, with
+      an RMSNorm feeding only the two linears as its prologue.
+    - `fuse-residual`: `add(r, linear(x, W))` becomes `tfm.fused_linear`
+      with `r` as residual epilogue (the o-proj and down-proj).
+    - `fuse-norm`: `linear(rms_norm(x, g), W)` (the norm used once) becomes
+      `tfm.fused_linear` with the norm as prologue (the lm_head).
+
+    Merged weights are new `tfm.param`s whose `sources` and `pair_rows`
+    tell the packer how to build them from the checkpoint.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+}
+
+def TfmQuantize : Pass<"tfm-quantize", "::mlir::ModuleOp"> {
+  let summary = "Store linear-layer weights as quantized integers";
+  let description = [{
+    Gives every `tfm.param` used only as the weight of a linear layer
+    (`tfm.linear`, `tfm.fused_linear`, `tfm.fused_qkv`) the type
+    `!tfm.qweight`: `i8` with a scale per output channel, or `i4` with a
+    scale and zero per `group` elements. The packer quantizes the
+    checkpoint's values when it packs (docs/packed-weights-format.md); no
+    weight value ever enters the IR. Embedding tables stay as they are. So
+    does the output projection (the linear whose result a step returns),
+    unless `lm-head` is set.
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4",
+           "bits per weight: 8 (per-channel) or 4 (group-wise)">,
+    Option<"group", "group", "int64_t", /*default=*/"128",
+           "elements per scale for 4-bit weights (capped at the row length)">,
+    Option<"lmHead", "lm-head", "bool", /*default=*/"false",
+           "quantize the output projection too">
+  ];
+}
+
 def TfmLayoutWeights : Pass<"tfm-layout-weights", "::mlir::ModuleOp"> {
   let summary = "Decide the packed-weights layout and record the packing "
                 "recipe";
@@ -37,7 +86,9 @@ def TfmLayoutWeights : Pass<"tfm-layout-weights", "::mlir::ModuleOp"> {
     first use) a 64-byte-aligned offset in the packed weights file, and
     records the result as the module attribute
     `tfm.weights = {bytes = N, recipe = [{param, offset, dtype, shape,
-    sources, transform} ...] }`. The packer (`--pack`) applies the recipe to the
+    sources, transform, pair_rows?, quant?} ...] }`. A `!tfm.qweight` gets
+    two planes, codes then (scale, zero) pairs; `quant.scales_offset` says
+    where the second one starts (docs/packed-weights-format.md). The packer (`--pack`) applies the recipe to the
     checkpoint; lowering reads the offsets. Two params of one name must have
     one type.
   }];
