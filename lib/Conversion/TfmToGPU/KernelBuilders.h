@@ -45,6 +45,56 @@ struct KernelLaunch {
 
 enum class ElementwiseKind { Add, Mul, Silu, SwiGlu };
 
+/// A quantized weight's bytes (docs/packed-weights-format.md): codes of
+/// `bits` bits, rows `rowBytes` apart, passed as a flat i8 memref; then the
+/// [N, groups, 2] plane of (scale, zero) pairs of `scaleT`.
+/// w[n, k] = (q - zero) * scale with (scale, zero) of group k / group.
+struct QuantLayout {
+  int64_t bits = 0; // 0: W is a float tensor
+  int64_t group = 0;
+  Type scaleT;
+  int64_t rowBytes = 0;
+  int64_t groups(int64_t k) const { return (k + group - 1) / group; }
+  explicit operator bool() const { return bits != 0; }
+};
+
+/// What one linear kernel computes, with its fused prologue and epilogue
+/// (tfm.linear, tfm.fused_linear, tfm.fused_qkv):
+///   x' = norm ? x * rsqrt(mean(x^2) + eps) * normW : x   (per row, f32)
+///   z  = x' . W^T (+ bias)                                 ([m, n], f32)
+/// then exactly one of
+///   plain:   y = z (+ residual)                            ([m, n])
+///   swiglu:  y[:, i] = silu(z[:, 2i]) * z[:, 2i+1] (+ residual) ([m, n/2])
+///   qkv:     z's columns are [q | k | v] heads of headDim, q and k in pair
+///            order (column 2i, 2i+1 of a head = rotate-half partners i,
+///            i + headDim/2); q is roped at position pos + r and stored to
+///            y ([m, heads, headDim], rotate-half layout); k is roped and
+///            stored to keyCache[h, pos + r, :], v to valueCache[h, pos+r, :]
+///            (rows with pos + r >= capacity are dropped, as kvAppend does).
+///
+/// Kernel arguments, in this order (absent ones are skipped):
+///   x [m*k], W [n*k] (float) | codes [n*rowBytes] (i8) + params
+///   [n*groups*2] (scaleT), bias [n], normW [k], residual [m*width],
+///   y [m*width], keyCache, valueCache [kvHeads*capacity*headDim] and the
+///   scalar block (qkv only; pos is kPos).
+struct LinearSpec {
+  int64_t m = 1, n = 0, k = 0;
+  Type xT, wT, biasT, yT; // wT unused when quantized; biasT null: no bias
+  QuantLayout quant;
+  Type normT;             // null: no norm prologue
+  double eps = 0;
+  bool swiglu = false;
+  Type residualT;         // null: no residual epilogue
+  bool qkv = false;
+  int64_t heads = 0, kvHeads = 0, headDim = 0, capacity = 0;
+  llvm::SmallVector<float> invFreqs; // RoPE, headDim / 2 of them
+  Type cacheT;
+  /// Output columns per row: n, n / 2 with swiglu, heads * headDim with qkv.
+  int64_t width() const {
+    return qkv ? heads * headDim : swiglu ? n / 2 : n;
+  }
+};
+
 class KernelLibrary {
 public:
   /// Uses (or creates) `gpu.module @monocard_kernels` in `module`.
@@ -61,6 +111,8 @@ public:
   /// else the tiled prefill GEMM. `biasT` is null without a bias.
   KernelLaunch linear(int64_t m, int64_t n, int64_t k, Type xT, Type wT,
                       Type biasT, Type yT);
+  /// The fused linear of `spec`: the GEMV when m == 1, else the GEMM.
+  KernelLaunch fusedLinear(const LinearSpec &spec);
   /// Rotate-half RoPE of rows at positions pos + r.
   KernelLaunch rope(int64_t rows, int64_t heads, int64_t dim,
                     llvm::ArrayRef<float> invFreqs, Type xT, Type outT);
@@ -103,6 +155,10 @@ private:
                     Type yT);
   KernelLaunch gemm(int64_t m, int64_t n, int64_t k, Type xT, Type wT,
                     Type biasT, Type yT);
+  /// LinearKernels.cpp: the decode GEMV of a LinearSpec.
+  KernelLaunch fusedGemv(const LinearSpec &spec);
+  /// GemmKernels.cpp: the prefill GEMM of a LinearSpec.
+  KernelLaunch fusedGemm(const LinearSpec &spec);
   /// A constant table in the kernel module (RoPE frequencies).
   std::string constantTable(llvm::StringRef prefix,
                             llvm::ArrayRef<float> values);
