@@ -300,3 +300,65 @@ func.func @sample_result(%x: tensor<2x100xf32>, %u: tensor<2xf32>, %t: f32, %k: 
   %y = tfm.sample %x, %u temperature %t top_k %k top_p %p : tensor<2x100xf32>, tensor<2xf32> -> tensor<3xi32>
   return
 }
+
+// -----
+
+// expected-error @+1 {{qweight codes must be i4 or i8, got 'i3'}}
+func.func @qweight_bits(%w: !tfm.qweight<8x16xi3, group = 8, scale = f16>) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{qweight group 32 must be in [1, 16]}}
+func.func @qweight_group(%w: !tfm.qweight<8x16xi4, group = 32, scale = f16>) {
+  return
+}
+
+// -----
+
+func.func @pair_rows_block(%x: tensor<1x16xf32>) {
+  // expected-error @+1 {{pair_rows block must be even and positive, got 3}}
+  %w = tfm.param @w {pair_rows = array<i64: 0, 6, 3>} : tensor<8x16xf32>
+  return
+}
+
+// -----
+
+func.func @pair_rows_range(%x: tensor<1x16xf32>) {
+  // expected-error @+1 {{pair_rows range [4, 12) is outside the 8 rows}}
+  %w = tfm.param @w {pair_rows = array<i64: 4, 8, 4>} : tensor<8x16xf32>
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_width(%x: tensor<1x16xf32>, %w: tensor<24x16xf32>) {
+  // expected-error @+1 {{result width 24 must be half the 24 weight rows with swiglu}}
+  %y = tfm.fused_linear %x, %w {swiglu} : tensor<1x16xf32>, tensor<24x16xf32> -> tensor<1x24xf32>
+  return
+}
+
+// -----
+
+func.func @fused_norm_eps(%x: tensor<1x16xf32>, %w: tensor<8x16xf32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{has a norm weight but no eps}}
+  %y = tfm.fused_linear %x, %w norm(%g : tensor<16xf32>) : tensor<1x16xf32>, tensor<8x16xf32> -> tensor<1x8xf32>
+  return
+}
+
+// -----
+
+func.func @fused_residual(%x: tensor<1x16xf32>, %w: tensor<8x16xf32>, %r: tensor<1x16xf32>) {
+  // expected-error @+1 {{residual type 'tensor<1x16xf32>' does not match result type 'tensor<1x8xf32>'}}
+  %y = tfm.fused_linear %x, %w residual(%r : tensor<1x16xf32>) : tensor<1x16xf32>, tensor<8x16xf32> -> tensor<1x8xf32>
+  return
+}
+
+// -----
+
+func.func @fused_qkv_rows(%x: tensor<1x16xf32>, %w: tensor<24x16xf32>, %kc: tensor<1x8x8xf32>, %vc: tensor<1x8x8xf32>, %pos: index) {
+  // expected-error @+1 {{weight has 24 rows, but 2 query and 2x1 KV heads of 8 need 32}}
+  %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<24x16xf32>, tensor<1x8x8xf32> -> tensor<1x2x8xf32>
+  return
+}

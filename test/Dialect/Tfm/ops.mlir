@@ -71,3 +71,23 @@ func.func @heads(%logits: tensor<2x100xf32>, %u: tensor<2xf32>, %t: f32, %k: i32
   %sa = tfm.sample %logits, %u temperature %t top_k %k top_p %p : tensor<2x100xf32>, tensor<2xf32> -> tensor<2xi32>
   return %am, %sa : tensor<2xi32>, tensor<2xi32>
 }
+
+// Quantized weights and the fused ops round-trip.
+// CHECK-LABEL: func.func @fused
+// CHECK: tfm.param @w {pair_rows = array<i64: 0, 24, 24>, sources = ["g", "u"]} : !tfm.qweight<24x16xi4, group = 8, scale = f16>
+// CHECK: tfm.fused_linear %arg0, %{{.*}} norm(%{{.*}} : tensor<16xf32>) {eps = 1.000000e-05 : f64, swiglu} : tensor<1x16xf32>, !tfm.qweight<24x16xi4, group = 8, scale = f16> -> tensor<1x12xf32>
+// CHECK: tfm.fused_linear %arg0, %{{.*}} bias(%{{.*}} : tensor<16xf32>) residual(%arg0 : tensor<1x16xf32>) : tensor<1x16xf32>, !tfm.qweight<16x16xi8, group = 16, scale = f32> -> tensor<1x16xf32>
+// CHECK: tfm.fused_qkv %arg0, %{{.*}} norm(%{{.*}} : tensor<16xf32>) into %{{.*}}, %{{.*}}[%arg1] {eps = 1.000000e-05 : f64, theta = 1.000000e+04 : f64} : tensor<1x16xf32>, tensor<32x16xf32>, tensor<1x8x8xf32> -> tensor<1x2x8xf32>
+func.func @fused(%x: tensor<1x16xf32>, %pos: index) -> (tensor<1x12xf32>, tensor<1x16xf32>, tensor<1x2x8xf32>, tensor<1x8x8xf32>, tensor<1x8x8xf32>) {
+  %g = tfm.param @norm : tensor<16xf32>
+  %w = tfm.param @w {sources = ["g", "u"], pair_rows = array<i64: 0, 24, 24>} : !tfm.qweight<24x16xi4, group = 8, scale = f16>
+  %y = tfm.fused_linear %x, %w norm(%g : tensor<16xf32>) {eps = 1.0e-5 : f64, swiglu} : tensor<1x16xf32>, !tfm.qweight<24x16xi4, group = 8, scale = f16> -> tensor<1x12xf32>
+  %w8 = tfm.param @w8 : !tfm.qweight<16x16xi8, group = 16, scale = f32>
+  %b = tfm.param @b : tensor<16xf32>
+  %z = tfm.fused_linear %x, %w8 bias(%b : tensor<16xf32>) residual(%x : tensor<1x16xf32>) : tensor<1x16xf32>, !tfm.qweight<16x16xi8, group = 16, scale = f32> -> tensor<1x16xf32>
+  %wqkv = tfm.param @wqkv : tensor<32x16xf32>
+  %kc = tfm.kv_cache key[0] : tensor<1x8x8xf32>
+  %vc = tfm.kv_cache value[0] : tensor<1x8x8xf32>
+  %q, %k, %v = tfm.fused_qkv %x, %wqkv norm(%g : tensor<16xf32>) into %kc, %vc[%pos] {eps = 1.0e-5 : f64, theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<32x16xf32>, tensor<1x8x8xf32> -> tensor<1x2x8xf32>
+  return %y, %z, %q, %k, %v : tensor<1x12xf32>, tensor<1x16xf32>, tensor<1x2x8xf32>, tensor<1x8x8xf32>, tensor<1x8x8xf32>
+}

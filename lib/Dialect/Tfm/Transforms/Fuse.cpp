@@ -359,6 +359,8 @@ struct FuseNorm : OpRewritePattern<LinearLike> {
 };
 
 struct FusePass : public monocard::tfm::impl::TfmFuseBase<FusePass> {
+  using Base::Base;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseQkv, FuseGateUp, FuseResidual, FuseNorm<LinearOp>,
@@ -368,6 +370,11 @@ struct FusePass : public monocard::tfm::impl::TfmFuseBase<FusePass> {
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
                                      config)))
       getOperation().emitError("tfm-fuse did not converge");
+    if (remarks)
+      getOperation().walk([](Operation *op) {
+        if (isa<LinearOp, RopeOp, KvAppendOp>(op))
+          op->emitRemark() << op->getName() << " left unfused";
+      });
   }
 };
 

@@ -21,3 +21,30 @@ module {
     return %h, %e : tensor<7x32xbf16>, tensor<10x4xf32>
   }
 }
+
+// -----
+
+// A merged param lists its sources and row pairing; a quantized one has two
+// planes: 24 rows of 16 i4 codes padded to 16 bytes (384 bytes), then the
+// (scale, zero) f16 pairs of 2 groups per row at the next 64-byte boundary.
+// CHECK: tfm.weights = {bytes = 960 : i64, recipe = [
+// CHECK-SAME: {dtype = "i4", offset = 0 : i64, pair_rows = [0, 24, 24], param = "w", quant = {bits = 4 : i64, group = 8 : i64, row_bytes = 16 : i64, scale_dtype = "f16", scales_offset = 384 : i64}, shape = [24, 16], sources = ["g", "u"], transform = "quantize"},
+// CHECK-SAME: {dtype = "i8", offset = 576 : i64, param = "w8", quant = {bits = 8 : i64, group = 16 : i64, row_bytes = 16 : i64, scale_dtype = "f32", scales_offset = 832 : i64}, shape = [16, 16], sources = ["w8"], transform = "quantize"}]}
+module {
+  func.func @q() -> (!tfm.qweight<24x16xi4, group = 8, scale = f16>, !tfm.qweight<16x16xi8, group = 16, scale = f32>) {
+    %w = tfm.param @w {sources = ["g", "u"], pair_rows = array<i64: 0, 24, 24>} : !tfm.qweight<24x16xi4, group = 8, scale = f16>
+    %w8 = tfm.param @w8 : !tfm.qweight<16x16xi8, group = 16, scale = f32>
+    return %w, %w8 : !tfm.qweight<24x16xi4, group = 8, scale = f16>, !tfm.qweight<16x16xi8, group = 16, scale = f32>
+  }
+}
+
+// -----
+
+// Concatenation without quantization.
+// CHECK: {dtype = "f16", offset = 0 : i64, pair_rows = [0, 12, 4], param = "a+b", shape = [12, 8], sources = ["a", "b"], transform = "concat"}
+module {
+  func.func @c() -> tensor<12x8xf16> {
+    %w = tfm.param @"a+b" {sources = ["a", "b"], pair_rows = array<i64: 0, 12, 4>} : tensor<12x8xf16>
+    return %w : tensor<12x8xf16>
+  }
+}

@@ -51,8 +51,14 @@ def TfmFuse : Pass<"tfm-fuse", "::mlir::func::FuncOp"> {
       `tfm.fused_linear` with the norm as prologue (the lm_head).
 
     Merged weights are new `tfm.param`s whose `sources` and `pair_rows`
-    tell the packer how to build them from the checkpoint.
+    tell the packer how to build them from the checkpoint. With `remarks`,
+    every linear, rope and kv_append left on its own gets a remark, so a
+    model whose layers do not fuse says where.
   }];
+  let options = [
+    Option<"remarks", "remarks", "bool", /*default=*/"false",
+           "remark on every linear, rope and kv_append left unfused">
+  ];
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
