@@ -99,12 +99,60 @@ SANITIZER_CASE = "llama-gqa-f16"
 SANITIZER_STEPS = 4
 
 
+# Weight-only quantized builds (--quant): the reference is transformers with
+# every quantized linear weight replaced by its dequantized value (numpy
+# reference of the packer, python/monocard/quantize.py), so the comparison
+# isolates the fused-dequant kernels from the quantization error itself.
+QUANT_CASES = ("llama-gqa-f16-int8", "llama-gqa-f16-int4",
+               "qwen2-bf16-int4", "llama3-rope-f32-int4", "mistral-f16-int4")
+QUANT_GROUP = 128
+
+
 def case_name(variant, dtype):
     return "%s-%s" % (variant, dtype)
 
 
 def all_cases():
-    return [case_name(v, d) for v in VARIANTS for d in DTYPES]
+    return [case_name(v, d) for v in VARIANTS for d in DTYPES] + list(
+        QUANT_CASES)
+
+
+def split_case(name):
+    """"llama-gqa-f16-int4" -> ("llama-gqa", "f16", "int4"); quant is None
+    for unquantized cases."""
+    quant = None
+    if name.endswith(("-int8", "-int4")):
+        name, quant = name.rsplit("-", 1)
+    variant, dtype = name.rsplit("-", 1)
+    return variant, dtype, quant
+
+
+def fake_quantize_linears(model, quant, dtype, group=QUANT_GROUP):
+    """Replaces the weight of every nn.Linear but lm_head (what tfm-quantize
+    quantizes) by dequant(quant(w)), computed as the packer computes it:
+    from f32, with f16 scales for f16/bf16 models and f32 scales for f32.
+    Returns the number of weights replaced."""
+    torch = _torch()
+    from monocard import quantize as qz
+    scale_dtype = "f32" if dtype == "f32" else "f16"
+    count = 0
+    with torch.no_grad():
+        for name, mod in model.named_modules():
+            if not isinstance(mod, torch.nn.Linear) or name.endswith(
+                    "lm_head"):
+                continue
+            w = mod.weight.detach().float().cpu().numpy()
+            if quant == "int8":
+                codes, scales = qz.quantize_int8_per_channel(w, scale_dtype)
+                deq = qz.dequantize(codes, scales)
+            else:
+                g = min(group, w.shape[1])
+                codes, scales, zeros = qz.quantize_int4_groups(w, g,
+                                                               scale_dtype)
+                deq = qz.dequantize(codes, scales, zeros, g)
+            mod.weight.copy_(torch.from_numpy(deq).to(mod.weight.device))
+            count += 1
+    return count
 
 
 # ---------------------------------------------------------------- compare
@@ -389,12 +437,16 @@ def check_case(name, args, out_dir, work, device, manifest_case):
                                        % e])
         return res, weights
     ref_model = _from_pretrained(ckpt, torch.float32).to(device).eval()
+    quant = manifest_case.get("quant")
+    if quant:
+        res["quantized_linears"] = fake_quantize_linears(ref_model, quant,
+                                                         dtype)
     ref_tf, ref_free = hf_logits(ref_model, PROMPT, ours_tokens, args.n,
                                  device)
     del ref_model
     cmp = compare_case(ours, ours_tokens, ref_tf, ref_free, dtype, args.n)
     # Context: transformers itself in the case's dtype, same tokens.
-    if dtype != "f32":
+    if dtype != "f32" and not quant:
         low = _from_pretrained(
             ckpt, getattr(torch, TORCH_DTYPE_NAMES[dtype])).to(device).eval()
         with torch.no_grad():

@@ -107,7 +107,7 @@ def main(argv=None):
     failed = 0
     with tempfile.TemporaryDirectory(prefix="gpu-check-standin.") as tmp:
         for name in names:
-            variant, dtype = name.rsplit("-", 1)
+            variant, dtype, quant = gpu_check.split_case(name)
             src = os.path.join(tmp, name)
             checkpoints.write_checkpoint(src, variant, dtype,
                                          seed=gpu_check.SEED)
@@ -119,6 +119,9 @@ def main(argv=None):
                    "--max-seq", str(a.max_seq),
                    "--prefill-chunk", str(a.prefill_chunk),
                    "--dtype", cdtype, "-o", exe] + a.extra
+            if quant:
+                cmd += ["--quant=" + quant,
+                        "--group=%d" % gpu_check.QUANT_GROUP]
             t0 = time.time()
             r = subprocess.run(cmd, capture_output=True, text=True)
             secs = time.time() - t0
@@ -139,6 +142,7 @@ def main(argv=None):
                 arch = json.load(f)["architectures"][0]
             manifest["cases"][name] = {
                 "variant": variant, "dtype": dtype, "seed": gpu_check.SEED,
+                "quant": quant,
                 "architecture": arch, "compute_dtype": cdtype,
                 "exe_bytes": os.path.getsize(exe),
                 "compile_seconds": round(secs, 2),
