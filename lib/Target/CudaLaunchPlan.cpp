@@ -82,6 +82,18 @@ llvm::Expected<std::array<int64_t, 3>> constants(gpu::KernelDim3 dims) {
   return out;
 }
 
+/// The launch's dynamic shared memory in bytes (0 without).
+llvm::Expected<int64_t> sharedBytes(gpu::LaunchFuncOp launch) {
+  Value v = launch.getDynamicSharedMemorySize();
+  if (!v)
+    return 0;
+  APInt c;
+  if (!matchPattern(v, m_ConstantInt(&c)))
+    return fail("a launch has a dynamic shared memory size that is not a "
+                "constant");
+  return c.getSExtValue();
+}
+
 SmallVector<func::FuncOp> steps(ModuleOp module) {
   SmallVector<func::FuncOp> out;
   for (auto fn : module.getOps<func::FuncOp>())
@@ -139,6 +151,9 @@ monocard::buildCudaModelInfoJson(ModuleOp module,
         return grid.takeError();
       if (!block)
         return block.takeError();
+      auto smem = sharedBytes(launch);
+      if (!smem)
+        return smem.takeError();
       json::Array args;
       for (Value operand : launch.getKernelOperands()) {
         llvm::Expected<ArgRef> ref = resolve(fn, operand);
@@ -151,7 +166,7 @@ monocard::buildCudaModelInfoJson(ModuleOp module,
           {"kernel", it->second},
           {"grid", json::Array{(*grid)[0], (*grid)[1], (*grid)[2]}},
           {"block", json::Array{(*block)[0], (*block)[1], (*block)[2]}},
-          {"smem", 0},
+          {"smem", *smem},
           {"args", std::move(args)}});
     }
     stepsJson[fn.getName()] = std::move(launches);
@@ -183,10 +198,16 @@ llvm::Expected<std::string> monocard::describeKernels(ModuleOp module) {
         return grid.takeError();
       if (!block)
         return block.takeError();
-      os << llvm::formatv("  {0} grid ({1},{2},{3}) block ({4},{5},{6})\n",
+      auto smem = sharedBytes(op);
+      if (!smem)
+        return smem.takeError();
+      os << llvm::formatv("  {0} grid ({1},{2},{3}) block ({4},{5},{6})",
                           op.getKernelName().getValue(), (*grid)[0],
                           (*grid)[1], (*grid)[2], (*block)[0], (*block)[1],
                           (*block)[2]);
+      if (*smem)
+        os << " smem " << *smem;
+      os << "\n";
     }
   }
   return out;

@@ -43,6 +43,16 @@ VARIANTS = {
     "qwen2": ("Qwen2ForCausalLM", 4, 2, 16, 176, 512, 1000000.0, 1e-6, 256,
               None),
 }
+# Variants for the GPU check only (gpu_check.EXTRA_CASES), kept apart from
+# VARIANTS so the CPU tests' loops over VARIANTS are unchanged: larger head
+# dims for the CUDA attention kernels, and a context long enough that the
+# old shared-memory attention kernel refused it.
+EXTRA_VARIANTS = {
+    "llama-long": ("LlamaForCausalLM", 4, 1, 128, 176, 384, 10000.0, 1e-5,
+                   16384, None),
+    "llama-hd80": ("LlamaForCausalLM", 4, 2, 80, 160, 352, 10000.0, 1e-5,
+                   256, None),
+}
 HIDDEN, LAYERS = 64, 2
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 
@@ -75,7 +85,8 @@ _OWNED = re.compile(r"^(config\.json|tokenizer(_config)?\.json|"
 def make_config(variant, dtype="f32"):
     """config.json for a variant, with the field names transformers uses."""
     (arch, heads, kv, hd, inter, vocab, theta, eps, max_pos,
-     scaling) = VARIANTS[variant]
+     scaling) = VARIANTS[variant] if variant in VARIANTS else \
+        EXTRA_VARIANTS[variant]
     mt = hf_model.ARCHITECTURES[arch]
     cfg = {
         "architectures": [arch], "model_type": mt,
@@ -186,9 +197,10 @@ def write_checkpoint(out_dir, variant, dtype="f32", seed=0, shards=1,
                      broken=None):
     """Write config.json, tokenizer.json, tokenizer_config.json and the
     weights (model.safetensors, or shards + index) into out_dir."""
-    if variant not in VARIANTS:
+    if variant not in VARIANTS and variant not in EXTRA_VARIANTS:
         raise ValueError("unknown variant %r (known: %s)"
-                         % (variant, ", ".join(VARIANTS)))
+                         % (variant, ", ".join(list(VARIANTS) +
+                                               list(EXTRA_VARIANTS))))
     if dtype not in DTYPES:
         raise ValueError("unknown dtype %r (known: %s)"
                          % (dtype, ", ".join(DTYPES)))

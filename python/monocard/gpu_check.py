@@ -107,14 +107,27 @@ QUANT_CASES = ("llama-gqa-f16-int8", "llama-gqa-f16-int4",
                "qwen2-bf16-int4", "llama3-rope-f32-int4", "mistral-f16-int4")
 QUANT_GROUP = 128
 
+# More cases, each with its own prompt and compile settings: head dim 128
+# with a 1500-token prompt in a 16384-position cache (prefill in chunks of
+# 256, the last one partial, then decode past position 1500: a context the
+# old shared-memory attention kernel refused), and head dim 80.
+LONG_PROMPT = 1500
+EXTRA_CASES = {
+    "llama-long-f32": {"prompt_len": LONG_PROMPT, "steps": 16,
+                       "max_seq": 16384, "prefill_chunk": 256},
+    "llama-long-f16": {"prompt_len": LONG_PROMPT, "steps": 16,
+                       "max_seq": 16384, "prefill_chunk": 256},
+    "llama-hd80-bf16": {},
+}
+
 
 def case_name(variant, dtype):
     return "%s-%s" % (variant, dtype)
 
 
 def all_cases():
-    return [case_name(v, d) for v in VARIANTS for d in DTYPES] + list(
-        QUANT_CASES)
+    return [case_name(v, d) for v in VARIANTS for d in DTYPES] + \
+        list(EXTRA_CASES) + list(QUANT_CASES)
 
 
 def split_case(name):
@@ -153,6 +166,15 @@ def fake_quantize_linears(model, quant, dtype, group=QUANT_GROUP):
             mod.weight.copy_(torch.from_numpy(deq).to(mod.weight.device))
             count += 1
     return count
+
+
+def case_prompt(name):
+    """The case's prompt: PROMPT, or prompt_len deterministic ids below 352
+    (valid in every variant's vocabulary, never BOS/EOS)."""
+    n = EXTRA_CASES.get(name, {}).get("prompt_len")
+    if not n:
+        return list(PROMPT)
+    return [int(t) for t in np.random.default_rng(11).integers(0, 352, n)]
 
 
 # ---------------------------------------------------------------- compare
@@ -420,8 +442,11 @@ def check_case(name, args, out_dir, work, device, manifest_case):
             r.returncode, res["pack"])])
         return res, None
     ours_npy = os.path.join(work, name, "ours.npy")
-    cmd = [exe, "--weights", weights, "--tokens", ",".join(map(str, PROMPT)),
-           "-n", str(args.n), "--logits-out", ours_npy]
+    prompt = manifest_case.get("prompt", PROMPT)
+    n = manifest_case.get("steps", args.n)
+    res["prompt_tokens"], res["steps"] = len(prompt), n
+    cmd = [exe, "--weights", weights, "--tokens", ",".join(map(str, prompt)),
+           "-n", str(n), "--logits-out", ours_npy]
     r, secs = run(cmd, timeout=120)
     res["run_seconds"] = round(secs, 3)
     res["run_stderr"] = r.stderr.strip()[-2000:]
@@ -441,18 +466,18 @@ def check_case(name, args, out_dir, work, device, manifest_case):
     if quant:
         res["quantized_linears"] = fake_quantize_linears(ref_model, quant,
                                                          dtype)
-    ref_tf, ref_free = hf_logits(ref_model, PROMPT, ours_tokens, args.n,
-                                 device)
+    ref_tf, ref_free = hf_logits(ref_model, prompt, ours_tokens, n, device)
     del ref_model
-    cmp = compare_case(ours, ours_tokens, ref_tf, ref_free, dtype, args.n)
+    cmp = compare_case(ours, ours_tokens, ref_tf, ref_free, dtype, n)
     # Context: transformers itself in the case's dtype, same tokens.
     if dtype != "f32" and not quant:
         low = _from_pretrained(
             ckpt, getattr(torch, TORCH_DTYPE_NAMES[dtype])).to(device).eval()
         with torch.no_grad():
-            seq = torch.tensor([PROMPT + ours_tokens[:args.n]], device=device)
+            seq = torch.tensor([list(prompt) + ours_tokens[:n]],
+                               device=device)
             low_tf = low(input_ids=seq, use_cache=False).logits[
-                0, len(PROMPT) - 1:].float().cpu().numpy()
+                0, len(prompt) - 1:].float().cpu().numpy()
         del low
         cmp["transformers_in_dtype_rel"] = float(
             np.abs(low_tf.astype(np.float64) - ref_tf).max() /
@@ -497,9 +522,9 @@ def fmt_report(result):
           "whose transformers top-2 margin is below tolerance x max |logit| "
           "(that row may differ; later rows are not compared).", "",
           "## Results", "",
-          "| case | rel err | tol | transformers in dtype | greedy identical "
-          "| first close margin | run s | result |",
-          "|---|---|---|---|---|---|---|---|"]
+          "| case | prompt+steps | rel err | tol | transformers in dtype "
+          "| greedy identical | first close margin | run s | result |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for c in result["cases"]:
         rel = "%.2e" % c["rel"] if "rel" in c else "-"
         low = ("%.2e" % c["transformers_in_dtype_rel"]
@@ -509,8 +534,10 @@ def fmt_report(result):
                   if "greedy_rows_compared" in c else "-")
         close = ("row %d" % c["first_close_margin_row"]
                  if c.get("first_close_margin_row") is not None else "none")
-        L.append("| %s | %s | %.0e | %s | %s | %s | %s | %s |" % (
-            c["case"], rel, TOLERANCE[c["dtype"]], low, greedy, close,
+        L.append("| %s | %s | %s | %.0e | %s | %s | %s | %s | %s |" % (
+            c["case"], "%s+%s" % (c.get("prompt_tokens", "-"),
+                                  c.get("steps", "-")),
+            rel, TOLERANCE[c["dtype"]], low, greedy, close,
             c.get("run_seconds", "-"),
             "OK" if c["ok"] else "FAIL: " + "; ".join(c["problems"])))
     s = result.get("sanitizer")

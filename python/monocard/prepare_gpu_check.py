@@ -10,8 +10,9 @@ save_pretrained writes -- gpu_check.py verifies that on the device), and the
 device packs the checkpoint transformers wrote there.
 
 For each case (VARIANTS x DTYPES of gpu_check.py: Llama GQA, Llama-3 rope
-scaling, Qwen2 with qkv bias and tied embeddings, Mistral; f32, f16, bf16)
-it writes into the carry directory (default .devbin/gpu-check, gitignored):
+scaling, Qwen2 with qkv bias and tied embeddings, Mistral; f32, f16, bf16;
+plus its EXTRA_CASES, which bring their own prompt length, --max-seq and
+--prefill-chunk) it writes into the carry directory (default .devbin/gpu-check, gitignored):
 
     <case>/model              the compiled program (no weights: packed there)
     <case>/config.json        the config it was compiled from
@@ -115,9 +116,12 @@ def main(argv=None):
             os.makedirs(dst)
             exe = os.path.join(dst, "model")
             cdtype = dtype if mode == "weights" else "f32"
+            extra = gpu_check.EXTRA_CASES.get(name, {})
+            max_seq = extra.get("max_seq", a.max_seq)
+            chunk = extra.get("prefill_chunk", a.prefill_chunk)
             cmd = [a.compiler, src, "--target=" + a.target,
-                   "--max-seq", str(a.max_seq),
-                   "--prefill-chunk", str(a.prefill_chunk),
+                   "--max-seq", str(max_seq),
+                   "--prefill-chunk", str(chunk),
                    "--dtype", cdtype, "-o", exe] + a.extra
             if quant:
                 cmd += ["--quant=" + quant,
@@ -150,6 +154,11 @@ def main(argv=None):
                                     if c in (a.compiler,) else c
                                     for c in cmd),
                 "compiler_stderr": r.stderr.strip()[-1000:]}
+            if extra:
+                manifest["cases"][name].update(
+                    prompt=gpu_check.case_prompt(name),
+                    steps=extra.get("steps", gpu_check.STEPS),
+                    max_seq=max_seq, prefill_chunk=chunk)
             print("%-18s ok  %.1f s, %d KiB" % (name, secs,
                                                 os.path.getsize(exe) >> 10))
     with open(os.path.join(a.out, "manifest.json"), "w") as f:

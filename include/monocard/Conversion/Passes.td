@@ -47,8 +47,11 @@ def TfmLowerToGPU : Pass<"tfm-lower-to-gpu", "::mlir::ModuleOp"> {
     - `tfm.linear` with one row: a GEMV, a warp per output row with 16-byte
       loads and shuffle reductions; with more rows: a shared-memory tiled
       GEMM (64x64 tiles, 4x4 per thread);
-    - `tfm.attention`: causal GQA attention over the KV cache, one block per
-      (head, query row), for prefill and decode alike;
+    - `tfm.attention`: GQA attention over the KV cache with an online
+      softmax and no bound on the context: for prefill a flash-style kernel
+      (tiles of query rows and keys in dynamic shared memory, which the
+      launch passes as `dynamic_shared_memory_size`), for decode one block
+      per query head whose warps split the keys;
     - `tfm.rms_norm`, `tfm.rope`, `tfm.kv_append`, `tfm.embedding`,
       `tfm.add`/`mul`/`silu`/`swiglu` and whole-row `tensor.extract_slice`:
       row and elementwise kernels.
@@ -68,6 +71,24 @@ def TfmLowerToGPU : Pass<"tfm-lower-to-gpu", "::mlir::ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect", "::mlir::LLVM::LLVMDialect"
   ];
+}
+
+def GpuExternDynamicShared : Pass<"gpu-extern-dynamic-shared",
+                                  "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Make the dynamic shared memory symbol an extern declaration";
+  let description = [{
+    Runs after convert-gpu-to-nvvm. That pass lowers
+    `gpu.dynamic_shared_memory` to an *internal* zero-length global in
+    address space 3, which the NVPTX back end demotes into a one-byte static
+    `.shared` variable: the kernel then indexes past a zero-sized object
+    (undefined behaviour the optimiser may act on) and only works because
+    the dynamic allocation happens to follow it. This pass turns each such
+    global (`!llvm.array<0 x i8>` in address space 3, no initializer) into
+    an external declaration, which becomes PTX's
+    `.extern .shared .align 16 .b8 name[]`, as CUDA C++ declares
+    `extern __shared__` arrays.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // MONOCARD_CONVERSION_PASSES_TD

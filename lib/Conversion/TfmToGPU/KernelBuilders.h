@@ -41,6 +41,16 @@ struct KernelLaunch {
   mlir::gpu::GPUFuncOp func;
   std::array<int64_t, 3> grid{1, 1, 1};
   std::array<int64_t, 3> block{1, 1, 1};
+  /// Dynamic shared memory (bytes) the launch passes; 0: none.
+  int64_t sharedBytes = 0;
+};
+
+/// The shape and types of one `tfm.attention`.
+struct AttentionSpec {
+  int64_t rows, heads, kvHeads, dim, capacity;
+  double scale;
+  bool causal, hasValidRows;
+  Type qT, kvT, outT;
 };
 
 enum class ElementwiseKind { Add, Mul, Silu, SwiGlu };
@@ -119,14 +129,15 @@ public:
   /// cache[h, pos + r, :] = rows[r, h, :] for pos + r < capacity.
   KernelLaunch kvAppend(int64_t rows, int64_t kvHeads, int64_t dim,
                         int64_t capacity, Type rowT, Type cacheT);
-  /// Causal attention of `rows` queries at positions pos + r over the
-  /// cache, GQA by head groups. With `hasValidRows`, rows >= n_valid are
-  /// padding and get zeros. Returns a null func (and sets `why`) for head
-  /// dims or capacities it does not support.
-  KernelLaunch attention(int64_t rows, int64_t heads, int64_t kvHeads,
-                         int64_t dim, int64_t capacity, double scale,
-                         bool hasValidRows, Type qT, Type kvT, Type outT,
-                         std::string &why);
+  /// Attention of `rows` queries at positions pos + r over the cache
+  /// (causal: row r sees keys 0 .. pos + r, else 0 .. pos + rows - 1), GQA
+  /// by head groups, online softmax in f32 with no bound on the context.
+  /// One row (decode): a block per query head whose warps split the keys;
+  /// more rows (prefill): flash-style tiles of queries and keys in dynamic
+  /// shared memory. With `hasValidRows`, rows >= n_valid are padding and
+  /// get zeros. Returns a null func (and sets `why`) for head dims it does
+  /// not support.
+  KernelLaunch attention(const AttentionSpec &spec, std::string &why);
   KernelLaunch elementwise(ElementwiseKind kind, int64_t n, Type aT, Type bT,
                            Type outT);
   /// out = in[row0 : row0 + count, :] with row0 = offset, or
@@ -159,6 +170,8 @@ private:
   KernelLaunch fusedGemv(const LinearSpec &spec);
   /// GemmKernels.cpp: the prefill GEMM of a LinearSpec.
   KernelLaunch fusedGemm(const LinearSpec &spec);
+  KernelLaunch attentionDecode(const AttentionSpec &spec);
+  KernelLaunch attentionPrefill(const AttentionSpec &spec, std::string &why);
   /// A constant table in the kernel module (RoPE frequencies).
   std::string constantTable(llvm::StringRef prefix,
                             llvm::ArrayRef<float> values);

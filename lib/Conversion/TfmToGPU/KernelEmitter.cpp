@@ -108,6 +108,9 @@ Value KernelEmitter::exp(Value x) {
   return callIntrinsic("llvm.nvvm.ex2.approx.f32",
                        fmul(x, f32(1.4426950408889634)));
 }
+Value KernelEmitter::exp2(Value x) {
+  return callIntrinsic("llvm.nvvm.ex2.approx.f32", x);
+}
 Value KernelEmitter::log(Value x) {
   return fmul(callIntrinsic("llvm.nvvm.lg2.approx.f", x),
               f32(0.6931471805599453));
@@ -212,6 +215,41 @@ Value KernelEmitter::loadVector(Value mem, Value i, int64_t n) {
   return v;
 }
 
+Value KernelEmitter::loadVectorRaw(Value mem, Value i, int64_t n) {
+  Type elt = cast<MemRefType>(mem.getType()).getElementType();
+  int64_t bytes = n * elt.getIntOrFloatBitWidth() / 8;
+  return vector::LoadOp::create(
+      b, VectorType::get({n}, elt), mem, ValueRange{i},
+      /*nontemporal=*/false, llvm::MaybeAlign(std::min<int64_t>(bytes, 16)));
+}
+
+Value KernelEmitter::extToF32(Value v) {
+  auto type = cast<VectorType>(v.getType());
+  if (type.getElementType().isF32())
+    return v;
+  return arith::ExtFOp::create(
+      b, VectorType::get(type.getShape(), b.getF32Type()), v);
+}
+
+void KernelEmitter::storeVector(Value mem, Value i, Value v) {
+  Type elt = cast<MemRefType>(mem.getType()).getElementType();
+  auto type = cast<VectorType>(v.getType());
+  int64_t n = type.getNumElements();
+  if (type.getElementType() != elt)
+    v = arith::TruncFOp::create(b, VectorType::get({n}, elt), v);
+  int64_t bytes = n * elt.getIntOrFloatBitWidth() / 8;
+  vector::StoreOp::create(b, v, mem, ValueRange{i}, /*nontemporal=*/false,
+                          llvm::MaybeAlign(std::min<int64_t>(bytes, 16)));
+}
+
+Value KernelEmitter::extract(Value v, int64_t l) {
+  return vector::ExtractOp::create(b, v, ArrayRef<int64_t>{l});
+}
+
+Value KernelEmitter::splat(Value s, int64_t n) {
+  return vector::BroadcastOp::create(b, VectorType::get({n}, s.getType()), s);
+}
+
 Value KernelEmitter::vectorSum(Value v) {
   return vector::ReductionOp::create(b, vector::CombiningKind::ADD, v);
 }
@@ -224,9 +262,10 @@ Value KernelEmitter::vfma(Value a, Value c, Value acc) {
   return vector::FMAOp::create(b, a, c, acc);
 }
 
-static Value warpReduce(ImplicitLocOpBuilder &b, Value v, bool isMax) {
+static Value warpReduce(ImplicitLocOpBuilder &b, Value v, bool isMax,
+                        int64_t lanes = 32) {
   Value width = arith::ConstantIntOp::create(b, b.getI32Type(), 32);
-  for (int offset = 16; offset >= 1; offset /= 2) {
+  for (int64_t offset = lanes / 2; offset >= 1; offset /= 2) {
     Value off = arith::ConstantIntOp::create(b, b.getI32Type(), offset);
     Value other =
         gpu::ShuffleOp::create(b, v, off, width, gpu::ShuffleMode::XOR)
@@ -239,6 +278,12 @@ static Value warpReduce(ImplicitLocOpBuilder &b, Value v, bool isMax) {
 
 Value KernelEmitter::warpSum(Value v) { return warpReduce(b, v, false); }
 Value KernelEmitter::warpMax(Value v) { return warpReduce(b, v, true); }
+Value KernelEmitter::groupSum(Value v, int64_t width) {
+  return warpReduce(b, v, false, width);
+}
+Value KernelEmitter::groupMax(Value v, int64_t width) {
+  return warpReduce(b, v, true, width);
+}
 
 Value KernelEmitter::blockReduce(Value v, Value scratch, int64_t warps,
                                  bool isMax) {

@@ -64,6 +64,8 @@ public:
   Value feq(Value a, Value c);
   /// e^x through ex2.approx.
   Value exp(Value x);
+  /// 2^x through ex2.approx (2^-inf = 0).
+  Value exp2(Value x);
   /// ln x through lg2.approx.
   Value log(Value x);
   /// sqrt.rn (IEEE).
@@ -87,6 +89,17 @@ public:
   /// aligned vector access (16 bytes at most per instruction after
   /// lowering), so `i` must be a multiple of `n`.
   Value loadVector(Value mem, Value i, int64_t n);
+  /// The same load without widening: vector<n x storage type>.
+  Value loadVectorRaw(Value mem, Value i, int64_t n);
+  /// Widens a float vector to f32 (a no-op for f32).
+  Value extToF32(Value v);
+  /// Stores vector<n x f32> `v` at `i` (narrowed to the element type), one
+  /// aligned vector access as for loadVector.
+  void storeVector(Value mem, Value i, Value v);
+  /// Element `l` of a vector.
+  Value extract(Value v, int64_t l);
+  /// A vector<n x f32> with every element `s`.
+  Value splat(Value s, int64_t n);
   Value vectorSum(Value v);
   Value zeroVector(int64_t n);
   Value vfma(Value a, Value c, Value acc);
@@ -96,6 +109,10 @@ public:
   // memref of at least `warps` f32, and broadcast the result to all threads.
   Value warpSum(Value v);
   Value warpMax(Value v);
+  /// Butterfly reductions over aligned groups of `width` lanes (a power of
+  /// two up to 32): every lane of a group ends with the group's result.
+  Value groupSum(Value v, int64_t width);
+  Value groupMax(Value v, int64_t width);
   Value blockSum(Value v, Value scratch, int64_t warps);
   Value blockMax(Value v, Value scratch, int64_t warps);
   void barrier();

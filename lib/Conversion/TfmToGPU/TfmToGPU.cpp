@@ -123,7 +123,11 @@ void GpuStepLowering::launch(const KernelLaunch &k, ValueRange args) {
   };
   gpu::KernelDim3 grid{c(k.grid[0]), c(k.grid[1]), c(k.grid[2])};
   gpu::KernelDim3 block{c(k.block[0]), c(k.block[1]), c(k.block[2])};
-  gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, Value(), args);
+  Value shared;
+  if (k.sharedBytes > 0)
+    shared = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
+                                          k.sharedBytes);
+  gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, shared, args);
 }
 
 LogicalResult GpuStepLowering::checkPosition(Operation *op, Value pos) {
@@ -252,10 +256,18 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
       return failure();
     Value out = output(at.getResult());
     std::string why;
-    KernelLaunch kernel = lib.attention(
-        qt.getDimSize(0), qt.getDimSize(1), ct.getDimSize(0), qt.getDimSize(2),
-        ct.getDimSize(1), at.getScale().convertToDouble(), bool(nValidArg),
-        typeOf(q), typeOf(k), typeOf(out), why);
+    AttentionSpec spec{qt.getDimSize(0),
+                       qt.getDimSize(1),
+                       ct.getDimSize(0),
+                       qt.getDimSize(2),
+                       ct.getDimSize(1),
+                       at.getScale().convertToDouble(),
+                       at.getCausal(),
+                       bool(nValidArg),
+                       typeOf(q),
+                       typeOf(k),
+                       typeOf(out)};
+    KernelLaunch kernel = lib.attention(spec, why);
     if (!kernel.func)
       return at.emitOpError() << why;
     launch(kernel, {q, k, v, out, scalars});

@@ -47,8 +47,19 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 // CHECK: gpu.func @rope_r1_h2_d32_[[HASH]]_f16_f16
 // CHECK: memref.get_global @rope_inv_freq_[[HASH]]
 // CHECK: gpu.func @kv_append_r1_h2_d32_s16_f16_f16
-// CHECK: gpu.func @attention_r1_h2_kv2_d32_s16_sc5d000000em01_f16_f16_f16({{.*}}) workgroup({{.*}}memref<16xf32, #gpu.address_space<workgroup>>
+// Decode attention: a block per query head; lane groups walk the keys with
+// an online softmax (running max, sum and accumulator as loop-carried
+// values), 16-byte K and V loads, dot products meeting through shuffles;
+// the warps' states meet in shared memory (max, sum, accumulator).
+// CHECK: gpu.func @attention_decode_r1_h2_kv2_d32_s16_sc5d000000em01_f16_f16_f16({{.*}}) workgroup(%{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<128xf32, #gpu.address_space<workgroup>>)
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<8xf32>)
+// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<1024xf16>, vector<8xf16>
+// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<1024xf16>, vector<8xf16>
+// CHECK: gpu.shuffle xor
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
+// CHECK: vector.fma
+// CHECK: scf.yield
+// CHECK: gpu.barrier
 // CHECK: gpu.func @swiglu_n64_f16_f16_f16
 // CHECK: gpu.func @add_n64_f16_f16_f16
 // CHECK: gpu.func @gemv_n16_k64_f16_f16_f32
@@ -77,7 +88,7 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 // CHECK: gpu.launch_func @monocard_kernels::@kv_append_r1_h2_d32_s16_f16_f16 {{.*}} args(%[[KR]] : memref<64xf16>, %[[KC]] : memref<1024xf16>, %[[SC]] : memref<8xi32>)
 // CHECK: gpu.launch_func @monocard_kernels::@kv_append_r1_h2_d32_s16_f16_f16 {{.*}} args(%[[K]] : memref<64xf16>, %[[VC]] : memref<1024xf16>, %[[SC]] : memref<8xi32>)
 // CHECK: %[[A:.*]] = memref.alloc() : memref<64xf16>
-// CHECK: gpu.launch_func @monocard_kernels::@attention_r1_h2_kv2_d32_s16_sc5d000000em01_f16_f16_f16 blocks in (%c2, %c1, %c1) threads in (%c128, %c1, %c1) args(%[[KR]] : memref<64xf16>, %[[KC]] : memref<1024xf16>, %[[VC]] : memref<1024xf16>, %[[A]] : memref<64xf16>, %[[SC]] : memref<8xi32>)
+// CHECK: gpu.launch_func @monocard_kernels::@attention_decode_r1_h2_kv2_d32_s16_sc5d000000em01_f16_f16_f16 blocks in (%c2, %c1, %c1) threads in (%c128, %c1, %c1) args(%[[KR]] : memref<64xf16>, %[[KC]] : memref<1024xf16>, %[[VC]] : memref<1024xf16>, %[[A]] : memref<64xf16>, %[[SC]] : memref<8xi32>)
 // CHECK: %[[S:.*]] = memref.alloc() : memref<64xf16>
 // CHECK: gpu.launch_func @monocard_kernels::@swiglu_n64_f16_f16_f16 {{.*}} args(%[[A]] : memref<64xf16>, %[[X]] : memref<64xf16>, %[[S]] : memref<64xf16>)
 // CHECK: %[[R:.*]] = memref.alloc() : memref<64xf16>
