@@ -8,12 +8,17 @@
 #include "monocard/Runtime/WeightsFile.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <system_error>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -21,8 +26,8 @@ using namespace monocard;
 
 namespace {
 
-// Elements per chunk: big enough to amortise syscalls, small enough that
-// packing a 70B model needs only a few MiB of RAM.
+// Elements per task: big enough to amortise syscalls, small enough that
+// packing a 70B model needs only a few MiB of RAM per worker thread.
 constexpr size_t ChunkElements = 1 << 20;
 // pwrite may write less than asked past ~2 GiB; loop in bounded pieces.
 constexpr size_t MaxWrite = 1 << 30;
@@ -50,6 +55,8 @@ struct Planned {
   uint64_t ScaleBytes = 0; // at quant.scales_offset: the parameter plane
   uint64_t Groups = 0;     // quantized: groups per row
   std::vector<SourceRows> Sources;
+  /// The entry's pair_rows triples, sorted by start.
+  std::vector<const int64_t *> Triples;
 };
 
 bool writeAll(int Fd, const void *Buf, uint64_t Len, uint64_t Offset,
@@ -253,46 +260,25 @@ bool resolveSources(Planned &P, const Checkpoint &Ckpt,
             formatShape(E.Shape) + " has " + std::to_string(P.Rows);
     return false;
   }
+  for (size_t I = 0; I + 2 < E.PairRows.size(); I += 3)
+    P.Triples.push_back(&E.PairRows[I]);
+  std::sort(P.Triples.begin(), P.Triples.end(),
+            [](const int64_t *A, const int64_t *B) { return A[0] < B[0]; });
   return true;
 }
 
 /// Drops the mapped source pages wholly inside [Begin, End): they are clean
 /// and will not be read again, so the packer's resident size stays at a few
-/// chunks whatever the tensor size (a Llama-3 embedding is 1 GiB).
+/// chunks per worker whatever the tensor size (a Llama-3 embedding is
+/// 1 GiB). Pages straddling two chunks stay mapped (one page per chunk at
+/// most); dropping a page another worker still reads would only cost it a
+/// refault, the mapping being read-only.
 void releaseSource(const unsigned char *Begin, const unsigned char *End) {
   uintptr_t Page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   uintptr_t B = alignTo(reinterpret_cast<uintptr_t>(Begin), Page);
   uintptr_t E = reinterpret_cast<uintptr_t>(End) / Page * Page;
   if (B < E)
     ::madvise(reinterpret_cast<void *>(B), E - B, MADV_DONTNEED);
-}
-
-/// Converts \p Elements elements at \p In into the output at \p FileOffset,
-/// a chunk at a time, writing straight from the mapping when the types
-/// match.
-bool packElements(const unsigned char *In, DType From, DType To,
-                  uint64_t Elements, int Fd, uint64_t FileOffset,
-                  const std::string &Path, std::vector<unsigned char> &Buffer,
-                  std::string &Error) {
-  size_t InSize = dtypeSize(From), OutSize = dtypeSize(To);
-  if (From != To)
-    Buffer.resize(ChunkElements * OutSize);
-  for (uint64_t Done = 0; Done < Elements;) {
-    size_t N =
-        static_cast<size_t>(std::min<uint64_t>(ChunkElements, Elements - Done));
-    const unsigned char *Src = In + Done * InSize;
-    const void *Out = Src; // same dtype: write straight from the mapping
-    if (From != To) {
-      convertElements(Src, From, Buffer.data(), To, N);
-      Out = Buffer.data();
-    }
-    if (!writeAll(Fd, Out, N * OutSize, FileOffset + Done * OutSize, Path,
-                  Error))
-      return false;
-    releaseSource(In, Src + N * InSize);
-    Done += N;
-  }
-  return true;
 }
 
 /// \p S rounded to the scale type (and back to f32).
@@ -317,55 +303,126 @@ float pickScale(float Primary, float Fallback, DType T) {
   return S == 0.0f ? 1.0f : S;
 }
 
+// The hot loops below are written for -O3's vectoriser: no calls, no
+// branches, selects only. Each gives exactly the value of the plain scalar
+// formula in docs/packed-weights-format.md (and python/monocard/quantize.py).
+
 /// \p V clamped to [Lo, Hi]; NaN gives Lo (never undefined conversions).
-float clampTo(float V, float Lo, float Hi) {
+inline float clampTo(float V, float Lo, float Hi) {
   return V > Hi ? Hi : (V >= Lo ? V : Lo);
 }
+
+/// std::rint(X) in the default rounding mode (ties to even), without a
+/// call or SSE4.1's roundps: below 2^23, adding and removing 2^23 leaves
+/// |X| rounded to an integer; from 2^23 on (and inf, NaN) X is its own
+/// rint. The sign goes back on, so -0.3 gives -0 as rint does.
+inline float roundEven(float X) {
+  float A = std::fabs(X);
+  float R = std::copysign((A + 0x1p23f) - 0x1p23f, X);
+  return A < 0x1p23f ? R : X;
+}
+
+/// The largest |W[I]| with NaNs skipped, 0 for none: what
+/// `Max = std::max(Max, std::fabs(W[I]))` from 0 gives. Non-NaN magnitudes
+/// order as their bit patterns do, so this is an integer max.
+float maxAbs(const float *W, uint64_t N) {
+  uint32_t M = 0;
+  for (uint64_t I = 0; I < N; ++I) {
+    uint32_t U;
+    std::memcpy(&U, W + I, 4);
+    U &= 0x7fffffffu;
+    U = U > 0x7f800000u ? 0 : U;
+    M = M < U ? U : M;
+  }
+  float F;
+  std::memcpy(&F, &M, 4);
+  return F;
+}
+
+/// min(0, W...) and max(0, W...) with NaNs skipped: what std::min and
+/// std::max folded from +0 give. Kept in independent lanes (the order
+/// cannot matter: a lane only takes strictly smaller, resp. larger, values,
+/// so it never holds -0) so that the loop becomes vector min/max.
+void rangeWithZero(const float *W, uint64_t N, float &Mn, float &Mx) {
+  constexpr unsigned Lanes = 8;
+  float A[Lanes] = {}, B[Lanes] = {};
+  uint64_t I = 0;
+  for (; I + Lanes <= N; I += Lanes)
+    for (unsigned J = 0; J < Lanes; ++J) {
+      float V = W[I + J];
+      A[J] = V < A[J] ? V : A[J];
+      B[J] = B[J] < V ? V : B[J];
+    }
+  for (; I < N; ++I) {
+    A[0] = W[I] < A[0] ? W[I] : A[0];
+    B[0] = B[0] < W[I] ? W[I] : B[0];
+  }
+  Mn = 0.0f;
+  Mx = 0.0f;
+  for (unsigned J = 0; J < Lanes; ++J) {
+    Mn = A[J] < Mn ? A[J] : Mn;
+    Mx = Mx < B[J] ? B[J] : Mx;
+  }
+}
+
+/// Per-worker buffers, reused from task to task.
+struct Scratch {
+  std::vector<unsigned char> Out, Params, Codes;
+  std::vector<float> Row, RowParams;
+  std::vector<uint64_t> Read; // a task's input rows, by output row
+};
 
 /// Quantizes one row of \p K f32 values: the data row (RowBytes, padding
 /// zero) into \p Data and Groups [scale, zero] pairs into \p Params.
 void quantizeRow(const float *W, uint64_t K, const QuantParams &Q,
                  DType ScaleType, uint64_t Groups, unsigned char *Data,
-                 unsigned char *Params) {
-  std::memset(Data, 0, Q.RowBytes);
-  size_t SS = dtypeSize(ScaleType);
-  auto StoreParams = [&](uint64_t G, float Scale, float Zero) {
-    float Pair[2] = {Scale, Zero};
-    convertElements(Pair, DType::F32, Params + G * 2 * SS, ScaleType, 2);
-  };
+                 unsigned char *Params, Scratch &S) {
+  S.RowParams.resize(2 * Groups);
+  float *Pairs = S.RowParams.data();
   if (Q.Bits == 8) {
-    float Max = 0.0f;
-    for (uint64_t K0 = 0; K0 < K; ++K0)
-      Max = std::max(Max, std::fabs(W[K0]));
+    float Max = maxAbs(W, K);
     float Scale = pickScale(Max / 127.0f, Max, ScaleType);
-    for (uint64_t K0 = 0; K0 < K; ++K0) {
-      float V = clampTo(std::rint(W[K0] / Scale), -127.0f, 127.0f);
-      Data[K0] = static_cast<unsigned char>(static_cast<int8_t>(V));
+    for (uint64_t I = 0; I < K; ++I) {
+      float V = clampTo(roundEven(W[I] / Scale), -127.0f, 127.0f);
+      Data[I] = static_cast<unsigned char>(static_cast<int8_t>(V));
     }
-    StoreParams(0, Scale, 0.0f);
+    std::memset(Data + K, 0, Q.RowBytes - K);
+    Pairs[0] = Scale;
+    Pairs[1] = 0.0f;
+    convertElements(Pairs, DType::F32, Params, ScaleType, 2);
     return;
   }
+  // Codes first, a byte each, then two to a byte: any group size works.
+  S.Codes.resize(K + 1);
+  unsigned char *C = S.Codes.data();
   uint64_t Group = static_cast<uint64_t>(Q.Group);
   for (uint64_t G = 0; G < Groups; ++G) {
     // The range includes 0, so that an integer zero in [0, 15] exists
     // even for a group whose values all have one sign.
     uint64_t Lo = G * Group, Hi = std::min(K, Lo + Group);
-    float Mn = 0.0f, Mx = 0.0f;
-    for (uint64_t K0 = Lo; K0 < Hi; ++K0) {
-      Mn = std::min(Mn, W[K0]);
-      Mx = std::max(Mx, W[K0]);
-    }
+    float Mn, Mx;
+    rangeWithZero(W + Lo, Hi - Lo, Mn, Mx);
     float Scale = pickScale((Mx - Mn) / 15.0f,
                             std::max(std::fabs(Mn), std::fabs(Mx)), ScaleType);
     // + 0: a zero of -0 (from -Mn = -0) is stored as +0.
     float Zero = clampTo(std::rint(-Mn / Scale), 0.0f, 15.0f) + 0.0f;
-    for (uint64_t K0 = Lo; K0 < Hi; ++K0) {
-      float V = clampTo(std::rint(W[K0] / Scale) + Zero, 0.0f, 15.0f);
-      Data[K0 / 2] |= static_cast<unsigned char>(static_cast<unsigned>(V)
-                                                 << (4 * (K0 & 1)));
-    }
-    StoreParams(G, Scale, Zero);
+    for (uint64_t I = Lo; I < Hi; ++I)
+      C[I] = static_cast<unsigned char>(
+          clampTo(roundEven(W[I] / Scale) + Zero, 0.0f, 15.0f));
+    Pairs[2 * G] = Scale;
+    Pairs[2 * G + 1] = Zero;
   }
+  C[K] = 0; // the high nibble of an odd K's last byte
+  uint64_t Bytes = (K + 1) / 2;
+  // Two codes as one little-endian u16 (a plain vector load, where a
+  // stride-2 byte gather would not vectorise well): low | high << 4.
+  for (uint64_t I = 0; I < Bytes; ++I) {
+    uint16_t Two;
+    std::memcpy(&Two, C + 2 * I, 2);
+    Data[I] = static_cast<unsigned char>((Two & 0x0f) | ((Two >> 4) & 0xf0));
+  }
+  std::memset(Data + Bytes, 0, Q.RowBytes - Bytes);
+  convertElements(Pairs, DType::F32, Params, ScaleType, 2 * Groups);
 }
 
 /// The concatenation's row that output row \p R comes from. \p Triples are
@@ -387,98 +444,196 @@ uint64_t inputRow(uint64_t R, const std::vector<const int64_t *> &Triples) {
   return Start + Run + (I % 2 ? I / 2 + Block / 2 : I / 2);
 }
 
-/// Drops the mapped pages of the concatenation's rows [Begin, End).
-void releaseRows(const Planned &P, uint64_t Begin, uint64_t End) {
-  for (const SourceRows &S : P.Sources) {
-    uint64_t B = std::max(Begin, S.FirstRow);
-    uint64_t E = std::min(End, S.FirstRow + S.Rows);
-    size_t RowBytes = P.RowElems * dtypeSize(S.From);
-    if (B < E)
-      releaseSource(S.Tensor->Data + (B - S.FirstRow) * RowBytes,
-                    S.Tensor->Data + (E - S.FirstRow) * RowBytes);
+/// Calls \p F(Begin, End) on the mapped bytes of each run of consecutive
+/// rows in \p Rows (the concatenation's rows a task reads, sorted).
+template <typename Fn>
+void forEachRowRun(const Planned &P, const std::vector<uint64_t> &Rows, Fn F) {
+  for (size_t I = 0; I < Rows.size();) {
+    size_t J = I + 1;
+    while (J < Rows.size() && Rows[J] == Rows[J - 1] + 1)
+      ++J;
+    uint64_t Begin = Rows[I], End = Rows[J - 1] + 1;
+    for (const SourceRows &S : P.Sources) {
+      uint64_t B = std::max(Begin, S.FirstRow);
+      uint64_t E = std::min(End, S.FirstRow + S.Rows);
+      size_t RowBytes = P.RowElems * dtypeSize(S.From);
+      if (B < E)
+        F(S.Tensor->Data + (B - S.FirstRow) * RowBytes,
+          S.Tensor->Data + (E - S.FirstRow) * RowBytes);
+    }
+    I = J;
   }
 }
 
-/// The general path: a bounded number of output rows at a time, each
-/// gathered from its source row (pair_rows), converted or quantized.
-bool packRows(const Planned &P, int Fd, uint64_t DataBase,
-              const std::string &Path, std::string &Error) {
-  const RecipeEntry &E = *P.Entry;
-  std::vector<const int64_t *> Triples;
-  for (size_t I = 0; I + 2 < E.PairRows.size(); I += 3)
-    Triples.push_back(&E.PairRows[I]);
-  std::sort(Triples.begin(), Triples.end(),
-            [](const int64_t *A, const int64_t *B) { return A[0] < B[0]; });
+/// Output rows per task of an entry written row by row: about
+/// ChunkElements elements.
+uint64_t chunkRows(const Planned &P) {
+  uint64_t Rows =
+      std::max<uint64_t>(1, ChunkElements / std::max<uint64_t>(P.RowElems, 1));
+  return std::min(Rows, std::max<uint64_t>(P.Rows, 1));
+}
 
-  uint64_t K = P.RowElems;
-  uint64_t ChunkRows =
-      std::max<uint64_t>(1, ChunkElements / std::max<uint64_t>(K, 1));
-  ChunkRows = std::min(ChunkRows, std::max<uint64_t>(P.Rows, 1));
+/// One unit of work, independent of all others: it reads its own source
+/// bytes and writes its own byte ranges of the output.
+struct Task {
+  const Planned *P;
+  /// Set: elements [Begin, Begin + Count) of this source, converted
+  /// straight (an entry with no pair_rows and no quantization). Null:
+  /// output rows [Begin, Begin + Count), gathered, converted or quantized.
+  const SourceRows *Source;
+  uint64_t Begin, Count;
+};
+
+/// A chunk of a straight conversion, written from the mapping itself when
+/// the types match.
+bool packElements(const Task &T, int Fd, uint64_t DataBase,
+                  const std::string &Path, Scratch &S, std::string &Error) {
+  const Planned &P = *T.P;
+  const SourceRows &Src = *T.Source;
+  size_t InSize = dtypeSize(Src.From), OutSize = dtypeSize(P.To);
+  const unsigned char *In = Src.Tensor->Data + T.Begin * InSize;
+  const void *Out = In;
+  if (Src.From != P.To) {
+    S.Out.resize(T.Count * OutSize);
+    convertElements(In, Src.From, S.Out.data(), P.To, T.Count);
+    Out = S.Out.data();
+  }
+  uint64_t At = DataBase + P.Entry->Offset +
+                (Src.FirstRow * P.RowElems + T.Begin) * OutSize;
+  if (!writeAll(Fd, Out, T.Count * OutSize, At, Path, Error))
+    return false;
+  releaseSource(In, In + T.Count * InSize);
+  return true;
+}
+
+/// A chunk of output rows, each gathered from its source row (pair_rows),
+/// converted or quantized.
+bool packRows(const Task &T, int Fd, uint64_t DataBase,
+              const std::string &Path, Scratch &S, std::string &Error) {
+  const Planned &P = *T.P;
+  const RecipeEntry &E = *P.Entry;
+  uint64_t K = P.RowElems, R0 = T.Begin, N = T.Count;
   size_t OutRowBytes = P.Quantized ? E.Quant->RowBytes : K * dtypeSize(P.To);
   size_t ParamRowBytes =
       P.Quantized ? P.Groups * 2 * dtypeSize(P.ScaleType) : 0;
-  std::vector<unsigned char> Out(ChunkRows * OutRowBytes);
-  std::vector<unsigned char> Params(ChunkRows * ParamRowBytes);
-  std::vector<float> Row(P.Quantized ? K : 0);
-  std::vector<uint64_t> Read; // the input rows of the current chunk
-  Read.reserve(ChunkRows);
-
-  for (uint64_t R0 = 0; R0 < P.Rows; R0 += ChunkRows) {
-    uint64_t N = std::min(ChunkRows, P.Rows - R0);
-    for (uint64_t R = R0; R < R0 + N; ++R) {
-      uint64_t In = inputRow(R, Triples);
-      Read.push_back(In);
-      auto S = std::upper_bound(
-          P.Sources.begin(), P.Sources.end(), In,
-          [](uint64_t V, const SourceRows &X) { return V < X.FirstRow; });
-      const SourceRows &Src = *(S - 1);
-      const unsigned char *Ptr =
-          Src.Tensor->Data + (In - Src.FirstRow) * K * dtypeSize(Src.From);
-      unsigned char *Dst = Out.data() + (R - R0) * OutRowBytes;
-      if (!P.Quantized) {
-        convertElements(Ptr, Src.From, Dst, P.To, K);
-        continue;
-      }
-      convertElements(Ptr, Src.From, Row.data(), DType::F32, K);
-      quantizeRow(Row.data(), K, *E.Quant, P.ScaleType, P.Groups, Dst,
-                  Params.data() + (R - R0) * ParamRowBytes);
+  S.Out.resize(N * OutRowBytes);
+  S.Params.resize(N * ParamRowBytes);
+  if (P.Quantized)
+    S.Row.resize(K);
+  S.Read.clear();
+  for (uint64_t R = R0; R < R0 + N; ++R)
+    S.Read.push_back(inputRow(R, P.Triples));
+  for (uint64_t R = R0; R < R0 + N; ++R) {
+    uint64_t In = S.Read[R - R0];
+    auto Src = std::upper_bound(
+        P.Sources.begin(), P.Sources.end(), In,
+        [](uint64_t V, const SourceRows &X) { return V < X.FirstRow; });
+    --Src;
+    const unsigned char *Ptr =
+        Src->Tensor->Data + (In - Src->FirstRow) * K * dtypeSize(Src->From);
+    unsigned char *Dst = S.Out.data() + (R - R0) * OutRowBytes;
+    if (!P.Quantized) {
+      convertElements(Ptr, Src->From, Dst, P.To, K);
+      continue;
     }
-    if (!writeAll(Fd, Out.data(), N * OutRowBytes,
-                  DataBase + E.Offset + R0 * OutRowBytes, Path, Error))
-      return false;
-    if (P.Quantized &&
-        !writeAll(Fd, Params.data(), N * ParamRowBytes,
-                  DataBase + E.Quant->ScalesOffset + R0 * ParamRowBytes, Path,
-                  Error))
-      return false;
-    // Each input row is read once: drop the ones this chunk read.
-    std::sort(Read.begin(), Read.end());
-    for (size_t I = 0; I < Read.size();) {
-      size_t J = I + 1;
-      while (J < Read.size() && Read[J] == Read[J - 1] + 1)
-        ++J;
-      releaseRows(P, Read[I], Read[J - 1] + 1);
-      I = J;
-    }
-    Read.clear();
+    convertElements(Ptr, Src->From, S.Row.data(), DType::F32, K);
+    quantizeRow(S.Row.data(), K, *E.Quant, P.ScaleType, P.Groups, Dst,
+                S.Params.data() + (R - R0) * ParamRowBytes, S);
   }
+  if (!writeAll(Fd, S.Out.data(), N * OutRowBytes,
+                DataBase + E.Offset + R0 * OutRowBytes, Path, Error))
+    return false;
+  if (P.Quantized &&
+      !writeAll(Fd, S.Params.data(), N * ParamRowBytes,
+                DataBase + E.Quant->ScalesOffset + R0 * ParamRowBytes, Path,
+                Error))
+    return false;
+  // Each input row is read once: drop the ones this chunk read.
+  std::sort(S.Read.begin(), S.Read.end());
+  forEachRowRun(P, S.Read, releaseSource);
   return true;
 }
 
-/// Writes one entry: straight conversions source by source when nothing is
-/// reordered or quantized, else row by row.
-bool packEntry(const Planned &P, int Fd, uint64_t DataBase,
-               const std::string &Path, std::vector<unsigned char> &Buffer,
-               std::string &Error) {
-  if (P.Quantized || !P.Entry->PairRows.empty())
-    return packRows(P, Fd, DataBase, Path, Error);
-  uint64_t RowOut = P.RowElems * dtypeSize(P.To);
-  for (const SourceRows &S : P.Sources)
-    if (!packElements(S.Tensor->Data, S.From, P.To, S.Rows * P.RowElems, Fd,
-                      DataBase + P.Entry->Offset + S.FirstRow * RowOut, Path,
-                      Buffer, Error))
-      return false;
-  return true;
+/// Every entry cut into tasks, in recipe order: straight conversions
+/// source by source when nothing is reordered or quantized, else rows.
+std::vector<Task> splitIntoTasks(const std::vector<Planned> &Plan) {
+  std::vector<Task> Tasks;
+  for (const Planned &P : Plan) {
+    if (P.Quantized || !P.Entry->PairRows.empty()) {
+      uint64_t Step = chunkRows(P);
+      for (uint64_t R = 0; R < P.Rows; R += Step)
+        Tasks.push_back({&P, nullptr, R, std::min(Step, P.Rows - R)});
+      continue;
+    }
+    for (const SourceRows &S : P.Sources) {
+      uint64_t Elements = S.Rows * P.RowElems;
+      for (uint64_t I = 0; I < Elements; I += ChunkElements)
+        Tasks.push_back(
+            {&P, &S, I, std::min<uint64_t>(ChunkElements, Elements - I)});
+    }
+  }
+  return Tasks;
+}
+
+/// Worker threads: MONOCARD_PACK_THREADS if set to a positive number, else
+/// the hardware's, at most MaxDefaultThreads; never more than tasks.
+unsigned packThreads(size_t Tasks) {
+  constexpr unsigned MaxDefaultThreads = 32, MaxThreads = 256;
+  unsigned N = std::min(std::max(std::thread::hardware_concurrency(), 1u),
+                        MaxDefaultThreads);
+  if (const char *Env = std::getenv("MONOCARD_PACK_THREADS")) {
+    char *End = nullptr;
+    long V = std::strtol(Env, &End, 10);
+    if (End != Env && *End == '\0' && V > 0)
+      N = static_cast<unsigned>(std::min<long>(V, MaxThreads));
+  }
+  return static_cast<unsigned>(
+      std::max<size_t>(1, std::min<size_t>(N, Tasks)));
+}
+
+/// Runs the tasks on a pool of threads (the caller included), each taking
+/// the next task in order. Output ranges are disjoint (planRecipe checks),
+/// so pwrite needs no locking. On failure the others stop taking tasks and
+/// \p Error is that of the earliest failed task.
+bool runTasks(const std::vector<Task> &Tasks, int Fd, uint64_t DataBase,
+              const std::string &Path, std::string &Error) {
+  std::atomic<size_t> Next{0};
+  std::atomic<bool> Stop{false};
+  std::mutex ErrorMutex;
+  size_t FailedAt = SIZE_MAX;
+  auto Work = [&] {
+    Scratch S;
+    std::string Err;
+    while (!Stop.load(std::memory_order_relaxed)) {
+      size_t I = Next.fetch_add(1, std::memory_order_relaxed);
+      if (I >= Tasks.size())
+        return;
+      const Task &T = Tasks[I];
+      bool Ok = T.Source ? packElements(T, Fd, DataBase, Path, S, Err)
+                         : packRows(T, Fd, DataBase, Path, S, Err);
+      if (!Ok) {
+        std::lock_guard<std::mutex> L(ErrorMutex);
+        if (I < FailedAt) {
+          FailedAt = I;
+          Error = Err;
+        }
+        Stop.store(true, std::memory_order_relaxed);
+      }
+    }
+  };
+  unsigned Threads = packThreads(Tasks.size());
+  std::vector<std::thread> Workers;
+  for (unsigned I = 1; I < Threads; ++I) {
+    try {
+      Workers.emplace_back(Work);
+    } catch (const std::system_error &) {
+      break; // fewer threads, same bytes
+    }
+  }
+  Work();
+  for (std::thread &W : Workers)
+    W.join();
+  return FailedAt == SIZE_MAX;
 }
 
 /// Appends the model dir's tokenizer.json at \p Offset; 0 bytes if absent.
@@ -557,10 +712,8 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
     Error = "cannot size '" + OutPath + "': " + std::strerror(errno);
     return Fail();
   }
-  std::vector<unsigned char> Buffer;
-  for (const Planned &P : Plan)
-    if (!packEntry(P, Fd, H.DataOffset, OutPath, Buffer, Error))
-      return Fail();
+  if (!runTasks(splitIntoTasks(Plan), Fd, H.DataOffset, OutPath, Error))
+    return Fail();
   if (!copyTokenizer(ModelDir, Fd, H.TokenizerOffset, OutPath, H.TokenizerBytes,
                      Error))
     return Fail();

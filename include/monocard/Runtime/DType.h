@@ -36,6 +36,13 @@ float bfloat16ToFloat(uint16_t B);
 uint16_t floatToHalf(float F);     // round-to-nearest-even
 uint16_t floatToBfloat16(float F); // round-to-nearest-even; NaN stays NaN
 
+/// The branch-free forms convertElements uses (vectorisable; they assume
+/// the default round-to-nearest FPU mode). Same results as the above; for
+/// the unit tests.
+float halfToFloatBulkForm(uint16_t H);
+uint16_t floatToHalfBulkForm(float F);
+uint16_t floatToBfloat16BulkForm(float F);
+
 /// Converts \p Count elements from \p Src (of type \p From) to \p Dst (of
 /// type \p To). Buffers need no alignment and must not overlap; elements are
 /// little-endian, as in safetensors and .weights files.

@@ -11,7 +11,11 @@
 //
 // Memory stays bounded whatever the model size: tensors are converted a few
 // MiB at a time from the mmap'ed checkpoint and written at their offsets
-// with pwrite. The output goes to a temporary file in the same directory,
+// with pwrite. The chunks (about 2^20 elements: a run of elements, or of
+// output rows) are independent and run on a pool of threads, as many as
+// the hardware has (at most 32) or MONOCARD_PACK_THREADS; the bytes do not
+// depend on the count, and the recipe and checkpoint are validated before
+// any thread starts. The output goes to a temporary file in the same directory,
 // renamed into place only when complete, so a failed pack leaves nothing.
 //
 //===----------------------------------------------------------------------===//

@@ -5,7 +5,8 @@ three sources with pair_rows (RoPE-like), gate/up pairing across a source
 boundary, 1-D bias concats, i8 and i4 with f32/f16/bf16 scales, K not a
 multiple of 32 (100, 75, 48), short last groups (K=200 with group 64),
 rows that hit the scale fallbacks and rounding ties, and one tensor big
-enough to take several packer chunks with pair runs across chunk edges.
+enough to take several packer chunks (tasks of its worker threads) with
+pair runs across chunk edges.
 
   quant_recipe.py CKPT_DIR [--break CASE]
 
@@ -106,6 +107,8 @@ entries = [
      [0, 3000, 600], q(4, 64, "f16")),
     ("big.bf16", ["big.a", "big.b"], [3000, 700], "bf16", "concat",
      [0, 3000, 600], None),
+    # More than 2^20 elements: converted in two chunks, split mid-row.
+    ("big.a.f32", ["big.a"], [1700, 700], "f32", "convert", None, None),
 ]
 for sd in ("f32", "f16", "bf16"):
     entries.append(("head.i4." + sd, ["head.weight"], [24, 200], "i4",
