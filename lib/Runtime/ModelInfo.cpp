@@ -3,6 +3,7 @@
 #include "monocard/Runtime/ModelInfo.h"
 
 #include "monocard/Runtime/Json.h"
+#include "monocard/Runtime/Safetensors.h"
 
 #include <algorithm>
 
@@ -99,6 +100,109 @@ private:
   std::string &Error;
 };
 
+std::string formatTriple(const int64_t *T) {
+  return "(" + std::to_string(T[0]) + ", " + std::to_string(T[1]) + ", " +
+         std::to_string(T[2]) + ")";
+}
+
+/// `pair_rows`: flat (start, count, block) triples; block even, count a
+/// multiple of block, [start, start + count) inside the rows (elements of a
+/// 1-D tensor) and no two triples covering the same row.
+bool parsePairRows(const JsonValue &V, RecipeEntry &E, Reader &R) {
+  const char *Shape = "must be a flat array of non-negative integers, three "
+                      "(start, count, block) per row run";
+  if (!V.isArray() || V.size() % 3 != 0)
+    return R.fail("pair_rows", Shape);
+  for (const JsonValue &N : V.array()) {
+    if (!N.isInt() || N.asInt() < 0)
+      return R.fail("pair_rows", Shape);
+    E.PairRows.push_back(N.asInt());
+  }
+  if (E.PairRows.empty())
+    return true;
+  if (E.Shape.empty())
+    return R.fail("pair_rows", "needs a shape of rank 1 or more");
+  int64_t Rows = E.Shape[0];
+  std::vector<std::pair<int64_t, size_t>> Starts;
+  for (size_t I = 0; I < E.PairRows.size(); I += 3) {
+    const int64_t *T = &E.PairRows[I];
+    std::string Triple = "triple " + formatTriple(T) + " ";
+    if (T[2] == 0 || T[2] % 2 != 0)
+      return R.fail("pair_rows", Triple + "has block " + std::to_string(T[2]) +
+                                     ", which is not positive and even");
+    if (T[1] % T[2] != 0)
+      return R.fail("pair_rows", Triple + "has count " + std::to_string(T[1]) +
+                                     ", not a multiple of block " +
+                                     std::to_string(T[2]));
+    if (T[0] > Rows || T[1] > Rows - T[0])
+      return R.fail("pair_rows", Triple + "covers rows [" +
+                                     std::to_string(T[0]) + ", " +
+                                     std::to_string(T[0] + T[1]) +
+                                     "), outside the " + std::to_string(Rows) +
+                                     " rows of shape " + formatShape(E.Shape));
+    if (T[1] > 0)
+      Starts.push_back({T[0], I});
+  }
+  std::sort(Starts.begin(), Starts.end());
+  for (size_t I = 1; I < Starts.size(); ++I) {
+    const int64_t *A = &E.PairRows[Starts[I - 1].second];
+    const int64_t *B = &E.PairRows[Starts[I].second];
+    if (A[0] + A[1] > B[0])
+      return R.fail("pair_rows", "triples " + formatTriple(A) + " and " +
+                                     formatTriple(B) + " overlap");
+  }
+  return true;
+}
+
+/// `quant`: {bits, group, scale_dtype, scales_offset, row_bytes} of an
+/// i8/i4 entry of shape [N, K].
+bool parseQuant(const JsonValue &V, RecipeEntry &E, const std::string &Where,
+                std::string &Error) {
+  Reader Top(V, Where, Error);
+  if (!V.isObject())
+    return Top.fail("quant", "must be an object");
+  if (E.Shape.size() != 2)
+    return Top.fail("dtype", "'" + E.DType +
+                                 "' needs a 2-D shape [N, K], not " +
+                                 formatShape(E.Shape));
+  Reader R(V, Where + "quant ", Error);
+  QuantParams Q;
+  int64_t K = E.Shape[1];
+  int64_t Bits = E.DType == "i8" ? 8 : 4;
+  R.integer("bits", Q.Bits, 0);
+  if (!R.failed() && Q.Bits != 4 && Q.Bits != 8)
+    R.fail("bits", "is " + std::to_string(Q.Bits) + "; it must be 4 or 8");
+  if (!R.failed() && Q.Bits != Bits)
+    R.fail("bits", "is " + std::to_string(Q.Bits) + ", but dtype '" + E.DType +
+                       "' has " + std::to_string(Bits) + "-bit elements");
+  R.integer("group", Q.Group, 1);
+  if (!R.failed() && Bits == 8 && Q.Group != K)
+    R.fail("group", "is " + std::to_string(Q.Group) +
+                        ", but 'i8' is per channel: it must be K (" +
+                        std::to_string(K) + ")");
+  R.string("scale_dtype", Q.ScaleDType);
+  if (!R.failed() && Q.ScaleDType != "f32" && Q.ScaleDType != "f16" &&
+      Q.ScaleDType != "bf16")
+    R.fail("scale_dtype",
+           "is '" + Q.ScaleDType + "'; it must be 'f32', 'f16' or 'bf16'");
+  R.bytes("scales_offset", Q.ScalesOffset);
+  if (!R.failed() && Q.ScalesOffset % 64 != 0)
+    R.fail("scales_offset", "must be a multiple of 64");
+  R.bytes("row_bytes", Q.RowBytes);
+  uint64_t Packed =
+      Bits == 8 ? static_cast<uint64_t>(K) : (static_cast<uint64_t>(K) + 1) / 2;
+  uint64_t Want = (Packed + 15) / 16 * 16;
+  if (!R.failed() && Q.RowBytes != Want)
+    R.fail("row_bytes", "is " + std::to_string(Q.RowBytes) + ", but a row of " +
+                            std::to_string(K) + " " + std::to_string(Bits) +
+                            "-bit elements takes " + std::to_string(Want) +
+                            " (16-aligned)");
+  if (R.failed())
+    return false;
+  E.Quant = Q;
+  return true;
+}
+
 bool parseRecipeEntry(const JsonValue &V, size_t Index, RecipeEntry &E,
                       std::string &Error) {
   std::string Where = "recipe[" + std::to_string(Index) + "]: ";
@@ -140,6 +244,19 @@ bool parseRecipeEntry(const JsonValue &V, size_t Index, RecipeEntry &E,
       E.Sources.emplace_back(N.asString());
     }
   }
+  if (RE.failed())
+    return false;
+  if (const JsonValue *P = V.find("pair_rows"))
+    if (!parsePairRows(*P, E, RE))
+      return false;
+  const JsonValue *Q = V.find("quant");
+  bool Quantized = E.DType == "i8" || E.DType == "i4";
+  if (Quantized && !Q)
+    return RE.fail("dtype", "'" + E.DType + "' needs a 'quant' member");
+  if (Q && !Quantized)
+    return RE.fail("quant", "is only valid with dtype 'i8' or 'i4'");
+  if (Q && !parseQuant(*Q, E, Where, Error))
+    return false;
   return !RE.failed();
 }
 

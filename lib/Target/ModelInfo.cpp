@@ -99,13 +99,32 @@ llvm::Expected<std::string> monocard::buildModelInfoJson(ModuleOp module,
       shape.push_back(cast<IntegerAttr>(s).getInt());
     for (Attribute s : d.getAs<ArrayAttr>("sources"))
       sources.push_back(cast<StringAttr>(s).getValue().str());
-    recipe.push_back(json::Object{
+    json::Object entry{
         {"param", d.getAs<StringAttr>("param").getValue().str()},
         {"offset", d.getAs<IntegerAttr>("offset").getInt()},
         {"dtype", d.getAs<StringAttr>("dtype").getValue().str()},
         {"shape", std::move(shape)},
         {"sources", std::move(sources)},
-        {"transform", d.getAs<StringAttr>("transform").getValue().str()}});
+        {"transform", d.getAs<StringAttr>("transform").getValue().str()}};
+    // Optional members (docs/packed-weights-format.md): absent ones are
+    // left out, so a plain recipe's text (and fingerprint) is unchanged.
+    if (auto pairs = d.getAs<ArrayAttr>("pair_rows")) {
+      json::Array triples;
+      for (Attribute v : pairs)
+        triples.push_back(cast<IntegerAttr>(v).getInt());
+      entry["pair_rows"] = std::move(triples);
+    }
+    if (auto quant = d.getAs<DictionaryAttr>("quant")) {
+      json::Object q;
+      for (NamedAttribute f : quant) {
+        if (auto i = dyn_cast<IntegerAttr>(f.getValue()))
+          q[f.getName().getValue()] = i.getInt();
+        else if (auto str = dyn_cast<StringAttr>(f.getValue()))
+          q[f.getName().getValue()] = str.getValue().str();
+      }
+      entry["quant"] = std::move(q);
+    }
+    recipe.push_back(std::move(entry));
   }
   // The fingerprint ties a .weights file to the exact recipe it was packed
   // with: FNV-1a 64 over the recipe's JSON text.

@@ -244,6 +244,22 @@ static void testModelInfo() {
         "must be a multiple of 64");
   CHECK(infoError("{\"format\"", "[{\"format\"").substr(0, 27) ==
         "model info is not valid JSO");
+  // The optional recipe members (docs/packed-weights-format.md).
+  std::string Q = InfoJson, F32 = "\"dtype\":\"f32\"";
+  Q.replace(Q.find(F32), F32.size(),
+            "\"dtype\":\"i4\",\"pair_rows\":[0,2048,2048],\"quant\":"
+            "{\"bits\":4,\"group\":64,\"scale_dtype\":\"bf16\","
+            "\"scales_offset\":128,\"row_bytes\":128}");
+  CHECK(parseModelInfo(Q, I, E));
+  CHECK(I.Recipe[0].PairRows == std::vector<int64_t>({0, 2048, 2048}) &&
+        I.Recipe[0].Quant && I.Recipe[0].Quant->Bits == 4 &&
+        I.Recipe[0].Quant->Group == 64 &&
+        I.Recipe[0].Quant->ScaleDType == "bf16" &&
+        I.Recipe[0].Quant->ScalesOffset == 128 &&
+        I.Recipe[0].Quant->RowBytes == 128 &&
+        I.Recipe[0].Quant->groups(256) == 4);
+  CHECK(parseModelInfo(InfoJson, I, E) && I.Recipe[0].PairRows.empty() &&
+        !I.Recipe[0].Quant);
   CHECK(fnv1a64("") == 0xcbf29ce484222325ULL);
   CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
   CHECK(formatFingerprint(0xaf63dc4c8601ec8cULL) == "af63dc4c8601ec8c");

@@ -12,20 +12,39 @@
 #include "monocard/Runtime/CudaLaunchPlan.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace monocard {
 
+/// The `quant` member of a quantized recipe entry (docs/packed-weights-
+/// format.md): a data plane of RowBytes per row at the entry's offset and a
+/// parameter plane of [scale, zero] pairs at ScalesOffset.
+struct QuantParams {
+  int64_t Bits = 0;          // 8 ("i8") or 4 ("i4")
+  int64_t Group = 0;         // elements per scale; K for i8
+  std::string ScaleDType;    // "f32", "f16", "bf16"
+  uint64_t ScalesOffset = 0; // bytes from the weights base, 64-aligned
+  uint64_t RowBytes = 0;     // alignTo(ceil(K * Bits / 8), 16)
+
+  /// Groups per row: ceil(K / Group).
+  int64_t groups(int64_t K) const { return (K + Group - 1) / Group; }
+};
+
 /// One packed tensor: where it goes and how it is made from the checkpoint.
 struct RecipeEntry {
   std::string Param;                // e.g. "model.embed_tokens.weight"
   uint64_t Offset = 0;              // bytes from the weights base, 64-aligned
-  std::string DType;                // "f32", "f16", "bf16", ...
+  std::string DType;                // "f32", "f16", "bf16", "i8", "i4"
   std::vector<int64_t> Shape;       // the packed tensor's shape
   std::vector<std::string> Sources; // safetensors names read, in order
-  std::string Transform;            // "convert", ...
+  std::string Transform;            // "convert", "concat", "quantize"
+  /// Flat triples (start, count, block) of row pairing; empty if none.
+  std::vector<int64_t> PairRows;
+  /// Present exactly when DType is "i8" or "i4".
+  std::optional<QuantParams> Quant;
 };
 
 struct ModelInfo {
