@@ -5,6 +5,10 @@
 // executable (`./model --pack DIR`) and by monocard-compile, so it prints
 // nothing and only reports through its return value.
 //
+// Each recipe entry is built as docs/packed-weights-format.md says: its
+// sources concatenated along axis 0, rows paired, then converted or
+// quantized (i8 per channel, i4 per group).
+//
 // Memory stays bounded whatever the model size: tensors are converted a few
 // MiB at a time from the mmap'ed checkpoint and written at their offsets
 // with pwrite. The output goes to a temporary file in the same directory,
