@@ -1,7 +1,9 @@
 //===- CpuPipeline.cpp - tfm -> LLVM dialect for the host -----------------===//
 //
+//   tfm-fuse, tfm-quantize (if asked)            fused ops, quantized weights
 //   tfm-layout-weights, tfm-lower-to-linalg      the ABI, linalg on tensors
 //   canonicalize, cse, elementwise fusion         fewer loops and buffers
+//                                                 (none that recomputes)
 //   one-shot bufferization                        weights/KV/tokens in place
 //   tfm-plan-memory                               intermediates -> arena
 //   linalg -> parallel loops; the large ones -> OpenMP (threads)
@@ -27,12 +29,13 @@
 using namespace mlir;
 using namespace monocard;
 
-static void addLinalgStage(OpPassManager &pm) {
+static void addLinalgStage(OpPassManager &pm, const ModelPassOptions &model) {
+  addModelPasses(pm, model);
   pm.addPass(tfm::createTfmLayoutWeights());
   pm.addPass(createTfmLowerToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  pm.addNestedPass<func::FuncOp>(createTfmFuseElementwise());
   pm.addPass(createCanonicalizerPass());
 }
 
@@ -74,10 +77,11 @@ static void addLlvmStage(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
 }
 
-void monocard::addCpuStage(OpPassManager &pm, CpuStage stage) {
+void monocard::addCpuStage(OpPassManager &pm, CpuStage stage,
+                           const ModelPassOptions &model) {
   switch (stage) {
   case CpuStage::Linalg:
-    return addLinalgStage(pm);
+    return addLinalgStage(pm, model);
   case CpuStage::Memplan:
     return addMemplanStage(pm);
   case CpuStage::Llvm:
@@ -85,9 +89,10 @@ void monocard::addCpuStage(OpPassManager &pm, CpuStage stage) {
   }
 }
 
-void monocard::buildCpuPipeline(OpPassManager &pm, CpuStage last) {
+void monocard::buildCpuPipeline(OpPassManager &pm, CpuStage last,
+                                const ModelPassOptions &model) {
   for (CpuStage s : {CpuStage::Linalg, CpuStage::Memplan, CpuStage::Llvm}) {
-    addCpuStage(pm, s);
+    addCpuStage(pm, s, model);
     if (s == last)
       return;
   }

@@ -27,6 +27,7 @@ void monocard::addCudaStage(OpPassManager &pm, CudaStage stage,
                             const CudaTargetOptions &options) {
   switch (stage) {
   case CudaStage::Gpu:
+    addModelPasses(pm, options.model);
     pm.addPass(tfm::createTfmLayoutWeights());
     pm.addPass(createTfmLowerToGPU());
     pm.addPass(createCanonicalizerPass());

@@ -4,6 +4,7 @@
 //     [--emit=tfm|linalg|gpu|memplan|kernels|llvm|ptx|obj|exe]
 //     [--max-seq N] [--prefill-chunk N] [--dtype auto|f32|f16|bf16]
 //     [--cpu native|NAME] [--cubin-arch sm_90|none]
+//     [--quant none|int8|int4] [--group N] [--quant-lm-head] [--no-fuse]
 //
 // With --emit=exe (the default) it writes OUT, the program, and, when the
 // input is a checkpoint directory, OUT.weights, the packed weights. It always
@@ -83,6 +84,20 @@ cl::opt<std::string>
               cl::init("sm_90"));
 cl::opt<std::string> cpu("cpu", cl::desc("host CPU to tune for"),
                          cl::init("native"));
+cl::opt<std::string>
+    quant("quant",
+          cl::desc("weight-only quantization of the linear layers: none, "
+                   "int8 (per output channel) or int4 (per group)"),
+          cl::init("none"));
+cl::opt<int64_t> group("group",
+                       cl::desc("elements per scale of int4 weights"),
+                       cl::init(128));
+cl::opt<bool> quantLmHead("quant-lm-head",
+                          cl::desc("quantize the output projection too"),
+                          cl::init(false));
+cl::opt<bool> noFuse("no-fuse",
+                     cl::desc("keep every op its own kernel (skip tfm-fuse)"),
+                     cl::init(false));
 
 int fail(const Twine &msg) {
   WithColor::error(errs(), "monocard-compile") << msg << "\n";
@@ -175,6 +190,15 @@ int main(int argc, char **argv) {
                 "'");
   if (target != "cpu" && target != "cuda")
     return fail("--target must be cpu or cuda, got '" + target + "'");
+  if (quant != "none" && quant != "int8" && quant != "int4")
+    return fail("--quant must be none, int8 or int4, got '" + quant + "'");
+  if (group <= 0)
+    return fail("--group must be positive, got " + Twine(int64_t(group)));
+  monocard::ModelPassOptions modelPasses;
+  modelPasses.fuse = !noFuse;
+  modelPasses.quantBits = quant == "int8" ? 8 : quant == "int4" ? 4 : 0;
+  modelPasses.group = group;
+  modelPasses.quantLmHead = quantLmHead;
   bool cuda = target == "cuda";
   if (cuda && (emit == Emit::Linalg || emit == Emit::Llvm))
     return fail(std::string("--emit=") +
@@ -202,10 +226,11 @@ int main(int argc, char **argv) {
     return errorToBool(printModule(module, outputPath)) ? 1 : 0;
 
   monocard::CudaTargetOptions cudaOptions;
+  cudaOptions.model = modelPasses;
   auto stage = [&](auto s) {
     return runPasses(module, [&](PassManager &pm) {
       if constexpr (std::is_same_v<decltype(s), monocard::CpuStage>)
-        monocard::addCpuStage(pm, s);
+        monocard::addCpuStage(pm, s, modelPasses);
       else
         monocard::addCudaStage(pm, s, cudaOptions);
     });

@@ -21,7 +21,17 @@ def TfmLowerToLinalg : Pass<"tfm-lower-to-linalg", "::mlir::ModuleOp"> {
       and `tfm.kv_append` an `insert_slice` materialized in place into it;
     - every compute op becomes `linalg.generic`s on tensors, with f32
       accumulation. Attention masks the cache positions past each query's
-      position instead of slicing, so every shape stays static.
+      position instead of slicing, so every shape stays static;
+    - `tfm.fused_linear` and `tfm.fused_qkv` become the generics of the ops
+      they replace, composed: RMSNorm prologue, one matmul (+ bias), then
+      SwiGLU over column pairs `(2i, 2i + 1)` and the residual, or RoPE of
+      the pair-ordered q/k columns into rotate-half heads and the two cache
+      appends;
+    - a `!tfm.qweight` param becomes two views of `%weights`, the codes
+      (`[N, row_bytes] x i8`) and the `(scale, zero)` pairs
+      (`[N, groups, 2]`) at the recipe's `quant.scales_offset`, and every
+      matmul reading it dequantizes each code in its body,
+      `(q - zero) * scale` in f32; the full-precision weight never exists.
 
     The module must have been through `tfm-layout-weights`.
   }];
@@ -31,6 +41,25 @@ def TfmLowerToLinalg : Pass<"tfm-lower-to-linalg", "::mlir::ModuleOp"> {
     "::mlir::math::MathDialect",
     "::mlir::bufferization::BufferizationDialect"
   ];
+}
+
+def TfmFuseElementwise : Pass<"tfm-fuse-elementwise", "::mlir::func::FuncOp"> {
+  let summary = "Fuse elementwise linalg ops into their consumers where no "
+                "work is repeated";
+  let description = [{
+    linalg's elementwise fusion (and its reshape propagation and constant
+    folding) with one more condition: a producer is fused into a consumer
+    only if the consumer reads each element of the producer's result once,
+    i.e. the consumer's indexing map for it is a permutation of its loops.
+    Upstream's `linalg-fuse-elementwise-ops` also fuses into consumers that
+    broadcast the value, which recomputes the producer for every iteration
+    of the missing loops: a SwiGLU (an `exp` per element) fused into the
+    down projection ran once per output column, an RMSNorm's `rsqrt` once
+    per output of the next linear layer.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::affine::AffineDialect"];
 }
 
 def TfmLowerToGPU : Pass<"tfm-lower-to-gpu", "::mlir::ModuleOp"> {

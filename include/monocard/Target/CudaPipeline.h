@@ -3,7 +3,8 @@
 // The CUDA target in three consecutive stages, each a list of registered
 // passes (so `monocard-opt` can run any of them):
 //
-//   Gpu      tfm-layout-weights, tfm-lower-to-gpu: launches of gpu.func
+//   Gpu      tfm-fuse, [tfm-quantize,] tfm-layout-weights,
+//            tfm-lower-to-gpu: launches of gpu.func
 //            kernels over the device ABI
 //   Memplan  tfm-plan-memory: intermediates -> the arena
 //   Ptx      nvvm-attach-target, the kernels to the NVVM/LLVM dialects
@@ -13,6 +14,8 @@
 
 #ifndef MONOCARD_TARGET_CUDAPIPELINE_H
 #define MONOCARD_TARGET_CUDAPIPELINE_H
+
+#include "monocard/Target/ModelPasses.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
@@ -25,6 +28,8 @@ namespace monocard {
 enum class CudaStage { Gpu, Memplan, Ptx };
 
 struct CudaTargetOptions {
+  /// Fusion and quantization before the weights are laid out.
+  ModelPassOptions model;
   /// The PTX targets this chip; newer GPUs JIT it (sm_80: the oldest the
   /// kernels support, bf16 conversions and cp.async).
   std::string ptxChip = "sm_80";

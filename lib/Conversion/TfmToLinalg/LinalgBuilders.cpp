@@ -3,6 +3,7 @@
 #include "LinalgBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -102,4 +103,61 @@ Value monocard::fastAdd(OpBuilder &b, Location loc, Value x, Value y) {
 
 Value monocard::fastMul(OpBuilder &b, Location loc, Value x, Value y) {
   return arith::MulFOp::create(b, loc, x, y, reassoc(b));
+}
+
+Value monocard::silu(OpBuilder &b, Location loc, Value x) {
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+  Value den = arith::AddFOp::create(b, loc, f32Const(b, loc, 1.0), e);
+  return arith::DivFOp::create(b, loc, x, den);
+}
+
+Value monocard::splitLastAxis(OpBuilder &b, Location loc, Value x,
+                              ArrayRef<int64_t> parts) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> shape(type.getShape().drop_back());
+  llvm::append_range(shape, parts);
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < rank - 1; ++i)
+    groups.push_back({i});
+  ReassociationIndices last;
+  for (int64_t i = 0; i < int64_t(parts.size()); ++i)
+    last.push_back(rank - 1 + i);
+  groups.push_back(last);
+  auto result = RankedTensorType::get(shape, type.getElementType());
+  return tensor::ExpandShapeOp::create(b, loc, result, x, groups);
+}
+
+Value monocard::mergeLastAxes(OpBuilder &b, Location loc, Value x, int64_t n) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> shape(type.getShape().drop_back(n));
+  int64_t merged = 1;
+  for (int64_t d : type.getShape().take_back(n))
+    merged *= d;
+  shape.push_back(merged);
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < rank - n; ++i)
+    groups.push_back({i});
+  ReassociationIndices last;
+  for (int64_t i = rank - n; i < rank; ++i)
+    last.push_back(i);
+  groups.push_back(last);
+  auto result = RankedTensorType::get(shape, type.getElementType());
+  return tensor::CollapseShapeOp::create(b, loc, result, x, groups);
+}
+
+Value monocard::slice(OpBuilder &b, Location loc, Value x,
+                      ArrayRef<int64_t> offsets, ArrayRef<int64_t> sizes) {
+  auto type = cast<RankedTensorType>(x.getType());
+  if (type.getShape() == sizes)
+    return x;
+  SmallVector<OpFoldResult> o, s, st;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    o.push_back(b.getIndexAttr(offsets[i]));
+    s.push_back(b.getIndexAttr(sizes[i]));
+    st.push_back(b.getIndexAttr(1));
+  }
+  auto result = RankedTensorType::get(sizes, type.getElementType());
+  return tensor::ExtractSliceOp::create(b, loc, result, x, o, s, st);
 }

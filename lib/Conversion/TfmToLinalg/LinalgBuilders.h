@@ -61,6 +61,22 @@ mlir::Value fastMul(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
 /// An f32 constant.
 mlir::Value f32Const(mlir::OpBuilder &b, mlir::Location loc, double v);
 
+/// x * sigmoid(x) = x / (1 + exp(-x)).
+mlir::Value silu(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+
+/// `x` (rank r) with its last axis split into `parts` (static sizes).
+mlir::Value splitLastAxis(mlir::OpBuilder &b, mlir::Location loc,
+                          mlir::Value x, llvm::ArrayRef<int64_t> parts);
+
+/// `x` (rank r) with its last `n` axes merged into one.
+mlir::Value mergeLastAxes(mlir::OpBuilder &b, mlir::Location loc,
+                          mlir::Value x, int64_t n);
+
+/// The static box [offsets, offsets + sizes) of `x`, unit strides.
+mlir::Value slice(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                  llvm::ArrayRef<int64_t> offsets,
+                  llvm::ArrayRef<int64_t> sizes);
+
 } // namespace monocard
 
 #endif // MONOCARD_LIB_CONVERSION_TFMTOLINALG_LINALGBUILDERS_H

@@ -36,32 +36,46 @@ namespace {
 constexpr IteratorType kPar = IteratorType::parallel;
 constexpr IteratorType kRed = IteratorType::reduction;
 
+/// What a linear layer's matmul reads as its weight: a full-precision
+/// [N, K] tensor, or the two planes of a quantized one.
+struct WeightPlanes {
+  Value dense;  // tensor<N x K x f32>
+  Value codes;  // tensor<N x rowBytes x i8>
+  Value params; // tensor<N x groups x 2 x scaleT>: (scale, zero) pairs
+  tfm::QWeightType qtype;
+};
+
 class StepLowering {
 public:
-  StepLowering(func::FuncOp fn, DictionaryAttr recipe, int64_t weightsBytes,
-               int64_t kvBytes)
-      : fn(fn), b(fn.getContext()), recipe(recipe), weightsBytes(weightsBytes),
-        kvBytes(kvBytes) {}
+  StepLowering(func::FuncOp fn, const StepBuffers &buffers)
+      : fn(fn), b(fn.getContext()), recipe(buffers.offsets),
+        scaleOffsets(buffers.scaleOffsets),
+        weightsBytes(buffers.weightsBytes), kvBytes(buffers.kvBytes) {}
 
   LogicalResult run();
 
 private:
   LogicalResult rewriteSignature();
   LogicalResult lower(Operation *op);
-  Value indexToF32(Location loc, Value index) {
-    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
-    return arith::SIToFPOp::create(b, loc, b.getF32Type(), i64);
-  }
   Value view(Location loc, Value base, int64_t offset, RankedTensorType type,
              bool writable, Value *memrefOut = nullptr);
 
   Value lowerParam(tfm::ParamOp op);
+  LogicalResult lowerQuantizedParam(tfm::ParamOp op);
+  FailureOr<WeightPlanes> weightPlanes(Operation *user, Value weight);
   Value lowerKvCache(tfm::KvCacheOp op);
-  Value lowerKvAppend(tfm::KvAppendOp op);
+  Value appendToCache(Operation *op, Value cache, Value rows, Value position);
   Value lowerEmbedding(tfm::EmbeddingOp op);
-  Value lowerRmsNorm(tfm::RmsNormOp op);
+  Value rmsNorm(Location loc, Value input, Value weight, double eps);
   Value lowerLayerNorm(tfm::LayerNormOp op);
+  Value linear(Location loc, Value input, const WeightPlanes &w, Value bias,
+               RankedTensorType outType);
+  Value quantizedMatmul(Location loc, Value x, const WeightPlanes &w,
+                        Value init);
   Value lowerLinear(tfm::LinearOp op);
+  Value lowerFusedLinear(tfm::FusedLinearOp op);
+  LogicalResult lowerFusedQkv(tfm::FusedQkvOp op);
+  Value ropeFrequencies(Location loc, ArrayRef<float> freqs);
   Value lowerRope(tfm::RopeOp op);
   Value lowerAttention(tfm::AttentionOp op);
   Value lowerSoftmax(Location loc, Value x);
@@ -69,10 +83,12 @@ private:
 
   func::FuncOp fn;
   OpBuilder b;
-  DictionaryAttr recipe; // param name -> offset
+  DictionaryAttr recipe;       // param name -> offset
+  DictionaryAttr scaleOffsets; // quantized param name -> (scale, zero) plane
   int64_t weightsBytes, kvBytes;
   Value weights, kv;
   llvm::StringMap<Value> paramViews;
+  llvm::StringMap<WeightPlanes> quantViews;
   DenseMap<Value, Value> cacheMemrefs; // to_tensor result -> kv view
 };
 
@@ -102,14 +118,60 @@ Value StepLowering::lowerParam(tfm::ParamOp op) {
   // Views sit at the top of the function so that one serves every use.
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointAfterValue(weights);
-  auto type = dyn_cast<RankedTensorType>(op.getType());
-  if (!type) {
-    op.emitOpError() << "quantized weights are not lowered to linalg yet";
-    return {};
-  }
+  auto type = cast<RankedTensorType>(op.getType());
   Value v = view(op.getLoc(), weights, offset.getInt(), type, false);
   paramViews[name] = v;
   return v;
+}
+
+/// A quantized weight is two tensors, so the param stays until the linear
+/// layers reading it are lowered; they find its planes by name.
+LogicalResult StepLowering::lowerQuantizedParam(tfm::ParamOp op) {
+  StringRef name = op.getName();
+  if (quantViews.count(name))
+    return success();
+  auto q = cast<tfm::QWeightType>(op.getType());
+  auto offset = recipe.getAs<IntegerAttr>(name);
+  auto scales = scaleOffsets.getAs<IntegerAttr>(name);
+  if (!offset || !scales)
+    return op.emitOpError()
+           << "has no packed offset and parameter plane for its quantized "
+              "weight; run tfm-layout-weights after tfm-quantize";
+  int64_t n = q.getNumRows();
+  int64_t codeEnd = offset.getInt() + q.getDataBytes();
+  int64_t scaleEnd = scales.getInt() + q.getScalesBytes();
+  if (codeEnd > weightsBytes || scaleEnd > weightsBytes ||
+      (scales.getInt() < codeEnd && offset.getInt() < scaleEnd))
+    return op.emitOpError() << "quantized planes [" << offset.getInt() << ", "
+                            << codeEnd << ") and [" << scales.getInt() << ", "
+                            << scaleEnd
+                            << ") overlap or lie outside the weights";
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointAfterValue(weights);
+  Location loc = op.getLoc();
+  WeightPlanes w;
+  w.qtype = q;
+  w.codes = view(loc, weights, offset.getInt(),
+                 RankedTensorType::get({n, q.getRowBytes()}, b.getI8Type()),
+                 false);
+  w.params = view(loc, weights, scales.getInt(),
+                  RankedTensorType::get({n, q.getNumGroups(), 2},
+                                        q.getScaleType()),
+                  false);
+  quantViews[name] = w;
+  return success();
+}
+
+FailureOr<WeightPlanes> StepLowering::weightPlanes(Operation *user,
+                                                   Value weight) {
+  if (isa<RankedTensorType>(weight.getType()))
+    return WeightPlanes{weight, {}, {}, {}};
+  auto param = weight.getDefiningOp<tfm::ParamOp>();
+  auto it = param ? quantViews.find(param.getName()) : quantViews.end();
+  if (it == quantViews.end())
+    return user->emitOpError()
+           << "reads a quantized weight that is not a tfm.param";
+  return it->second;
 }
 
 Value StepLowering::lowerKvCache(tfm::KvCacheOp op) {
@@ -127,34 +189,33 @@ Value StepLowering::lowerKvCache(tfm::KvCacheOp op) {
   return t;
 }
 
-Value StepLowering::lowerKvAppend(tfm::KvAppendOp op) {
-  Location loc = op.getLoc();
-  auto rows = op.getRows().getType(); // [T, Hkv, Dh]
-  int64_t t = rows.getDimSize(0), h = rows.getDimSize(1),
-          d = rows.getDimSize(2);
-  Value cacheMemref = cacheMemrefs.lookup(op.getCache());
+Value StepLowering::appendToCache(Operation *op, Value cache, Value rows,
+                                  Value position) {
+  Location loc = op->getLoc();
+  auto rowsType = cast<RankedTensorType>(rows.getType()); // [T, Hkv, Dh]
+  int64_t t = rowsType.getDimSize(0), h = rowsType.getDimSize(1),
+          d = rowsType.getDimSize(2);
+  Value cacheMemref = cacheMemrefs.lookup(cache);
   if (!cacheMemref) {
-    op.emitOpError() << "cache operand must come straight from tfm.kv_cache";
+    op->emitOpError() << "cache operand must come straight from tfm.kv_cache";
     return {};
   }
   // Transpose [T, Hkv, Dh] -> [Hkv, T, Dh] straight into the cache slice
   // (destination-passing style: bufferization writes it in place).
-  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), op.getPosition(),
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), position,
                                        b.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes = {b.getIndexAttr(h), b.getIndexAttr(t),
                                      b.getIndexAttr(d)};
   SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
-  auto sliceType = RankedTensorType::get({h, t, d}, rows.getElementType());
-  Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType,
-                                               op.getCache(), offsets, sizes,
-                                               strides);
+  auto sliceType = RankedTensorType::get({h, t, d}, rowsType.getElementType());
+  Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, cache,
+                                               offsets, sizes, strides);
   Value transposed =
-      linalg::TransposeOp::create(b, loc, op.getRows(), slice,
+      linalg::TransposeOp::create(b, loc, rows, slice,
                                   ArrayRef<int64_t>{1, 0, 2})
           .getResult()[0];
-  Value updated = tensor::InsertSliceOp::create(b, loc, transposed,
-                                                op.getCache(), offsets, sizes,
-                                                strides);
+  Value updated = tensor::InsertSliceOp::create(b, loc, transposed, cache,
+                                                offsets, sizes, strides);
   // The cache outlives the step: make the new contents land in its buffer.
   bufferization::MaterializeInDestinationOp::create(
       b, loc, TypeRange{}, updated, cacheMemref, /*restrict=*/true,
@@ -179,13 +240,12 @@ Value StepLowering::lowerEmbedding(tfm::EmbeddingOp op) {
                  });
 }
 
-Value StepLowering::lowerRmsNorm(tfm::RmsNormOp op) {
-  Location loc = op.getLoc();
-  auto type = op.getInput().getType();
+Value StepLowering::rmsNorm(Location loc, Value input, Value weight,
+                             double eps) {
+  auto type = cast<RankedTensorType>(input.getType());
   double width = double(type.getShape().back());
-  double eps = op.getEps().convertToDouble();
   Value sumsq = reduceLastAxis(
-      b, loc, op.getInput(), 0.0,
+      b, loc, input, 0.0,
       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
         return fastAdd(nb, l, a[1], fastMul(nb, l, a[0], a[0]));
       });
@@ -197,8 +257,7 @@ Value StepLowering::lowerRmsNorm(tfm::RmsNormOp op) {
                                   b.getContext());
   SmallVector<IteratorType> iters(rank, kPar);
   return generic(
-      b, loc, {op.getInput(), sumsq, op.getWeight()}, emptyLike(b, loc,
-                                                                op.getInput()),
+      b, loc, {input, sumsq, weight}, emptyLike(b, loc, input),
       {id, rows, last, id}, iters,
       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
         Value mean = arith::DivFOp::create(nb, l, a[1], f32Const(nb, l, width));
@@ -254,41 +313,319 @@ Value StepLowering::lowerLayerNorm(tfm::LayerNormOp op) {
       });
 }
 
-Value StepLowering::lowerLinear(tfm::LinearOp op) {
-  Location loc = op.getLoc();
-  auto out = op.getResult().getType(); // [T, N]
+Value StepLowering::linear(Location loc, Value input, const WeightPlanes &w,
+                           Value bias, RankedTensorType out) {
   Value init;
-  if (Value bias = op.getBias()) {
+  if (bias) {
     // Start the accumulator at the bias: one pass fewer over the output.
     AffineMap col = AffineMap::get(2, 0, {b.getAffineDimExpr(1)},
                                    b.getContext());
-    init = generic(b, loc, bias, emptyLike(b, loc, op.getResult()),
+    init = generic(b, loc, bias, emptyTensor(b, loc, out.getShape(),
+                                             out.getElementType()),
                    {col, b.getMultiDimIdentityMap(2)}, {kPar, kPar},
                    [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   } else {
     init = filledTensor(b, loc, out.getShape(), out.getElementType(), 0.0);
   }
+  if (!w.dense)
+    return quantizedMatmul(loc, input, w, init);
   MLIRContext *ctx = b.getContext();
   AffineExpr t = b.getAffineDimExpr(0), n = b.getAffineDimExpr(1),
              k = b.getAffineDimExpr(2);
   SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {t, k}, ctx),
                                  AffineMap::get(3, 0, {n, k}, ctx),
                                  AffineMap::get(3, 0, {t, n}, ctx)};
-  return generic(b, loc, {op.getInput(), op.getWeight()}, init, maps,
-                 {kPar, kPar, kRed},
+  return generic(b, loc, {input, w.dense}, init, maps, {kPar, kPar, kRed},
                  [&](OpBuilder &nb, Location l, ValueRange a) {
                    return fastAdd(nb, l, a[2], fastMul(nb, l, a[0], a[1]));
                  });
+}
+
+/// init[t, n] + sum_k x[t, k] * ((q[n, k] - zero[n, g]) * scale[n, g]),
+/// g = k / group, dequantizing each code as the reduction reads it: the f32
+/// weight never exists as a tensor.
+///
+/// Loops are (n, t, groups..., within a group): a weight row stays in cache
+/// while every row of a prefill chunk reads it, and a group's scale and zero
+/// are invariant in the innermost loops. For i4 the innermost loop walks the
+/// two nibbles of a byte (x viewed as [T, groups, group/2, 2]), so that after
+/// LLVM unrolls it the byte loop reads codes contiguously and vectorizes.
+/// A short last group goes through a second, flat reduction.
+Value StepLowering::quantizedMatmul(Location loc, Value x,
+                                    const WeightPlanes &w, Value init) {
+  MLIRContext *ctx = b.getContext();
+  tfm::QWeightType q = w.qtype;
+  bool int4 = q.getBits() == 4;
+  int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
+  int64_t k = q.getNumCols(), group = q.getGroupSize();
+  // Grouped loops need whole groups (of whole bytes, for i4).
+  int64_t whole = (int4 && group % 2) ? 0 : k / group;
+  int64_t tail = k - whole * group;
+  Type f32 = b.getF32Type();
+
+  // (q - zero) * scale of one code (already an i8 or a nibble in an i8).
+  auto dequant = [&](OpBuilder &nb, Location l, Value code, Value scale,
+                     Value zero) -> Value {
+    Value c = int4 ? arith::UIToFPOp::create(nb, l, f32, code).getResult()
+                   : arith::SIToFPOp::create(nb, l, f32, code).getResult();
+    if (scale.getType() != f32) {
+      scale = arith::ExtFOp::create(nb, l, f32, scale);
+      zero = arith::ExtFOp::create(nb, l, f32, zero);
+    }
+    return arith::MulFOp::create(nb, l, arith::SubFOp::create(nb, l, c, zero),
+                                 scale);
+  };
+  // The nibble of `byte` at element parity `parity` (an index 0 or 1):
+  // even elements are the low nibble.
+  auto nibble = [&](OpBuilder &nb, Location l, Value byte,
+                    Value parity) -> Value {
+    Value p = arith::IndexCastOp::create(nb, l, nb.getI8Type(), parity);
+    Value shift = arith::ShLIOp::create(
+        nb, l, p, arith::ConstantIntOp::create(nb, l, nb.getI8Type(), 2));
+    Value shifted = arith::ShRUIOp::create(nb, l, byte, shift);
+    return arith::AndIOp::create(
+        nb, l, shifted, arith::ConstantIntOp::create(nb, l, nb.getI8Type(), 15));
+  };
+
+  Value acc = init;
+  if (whole > 0) {
+    Value xs = slice(b, loc, x, {0, 0}, {rows, whole * group});
+    AffineExpr n = b.getAffineDimExpr(0), t = b.getAffineDimExpr(1),
+               g = b.getAffineDimExpr(2);
+    int64_t dims = int4 ? 5 : 4;
+    SmallVector<AffineMap> maps;
+    SmallVector<IteratorType> iters(dims, kRed);
+    iters[0] = iters[1] = kPar;
+    if (int4) {
+      // x as [T, groups, 2, group/2]: the even elements of each group, then
+      // the odd ones, so that for each nibble the innermost loop reads x
+      // and the codes contiguously. The transpose is O(T K), once per
+      // matmul, instead of a deinterleave per weight row.
+      AffineExpr p = b.getAffineDimExpr(3), j = b.getAffineDimExpr(4);
+      Value pairs = splitLastAxis(b, loc, xs, {whole, group / 2, 2});
+      Value split = emptyTensor(b, loc, {rows, whole, 2, group / 2}, f32);
+      xs = linalg::TransposeOp::create(b, loc, pairs, split,
+                                       ArrayRef<int64_t>{0, 1, 3, 2})
+               .getResult()[0];
+      maps.push_back(AffineMap::get(dims, 0, {t, g, p, j}, ctx));
+      maps.push_back(AffineMap::get(dims, 0, {n, g * (group / 2) + j}, ctx));
+    } else {
+      AffineExpr j = b.getAffineDimExpr(3);
+      xs = splitLastAxis(b, loc, xs, {whole, group});
+      maps.push_back(AffineMap::get(dims, 0, {t, g, j}, ctx));
+      maps.push_back(AffineMap::get(dims, 0, {n, g * group + j}, ctx));
+    }
+    maps.push_back(AffineMap::get(dims, 0, {n, g, b.getAffineConstantExpr(0)},
+                                  ctx));
+    maps.push_back(AffineMap::get(dims, 0, {n, g, b.getAffineConstantExpr(1)},
+                                  ctx));
+    maps.push_back(AffineMap::get(dims, 0, {t, n}, ctx));
+    // Whole groups only: the map reads the group index as is.
+    Value params = slice(b, loc, w.params, {0, 0, 0},
+                         {q.getNumRows(), whole, 2});
+    acc = generic(b, loc, {xs, w.codes, params, params}, acc, maps, iters,
+                  [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                    Value code = a[1];
+                    if (int4)
+                      code = nibble(nb, l, code,
+                                    linalg::IndexOp::create(nb, l, 3));
+                    Value wv = dequant(nb, l, code, a[2], a[3]);
+                    return fastAdd(nb, l, a[4], fastMul(nb, l, a[0], wv));
+                  });
+  }
+  if (tail > 0) {
+    // Elements [k0, K): one flat reduction, the group and byte of each
+    // element computed from its index.
+    int64_t k0 = whole * group;
+    Value xs = slice(b, loc, x, {0, k0}, {rows, tail});
+    AffineExpr n = b.getAffineDimExpr(0), t = b.getAffineDimExpr(1),
+               e = b.getAffineDimExpr(2) + k0;
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(3, 0, {t, b.getAffineDimExpr(2)}, ctx),
+        AffineMap::get(3, 0, {n, int4 ? e.floorDiv(2) : e}, ctx),
+        AffineMap::get(3, 0, {n, e.floorDiv(group), b.getAffineConstantExpr(0)},
+                       ctx),
+        AffineMap::get(3, 0, {n, e.floorDiv(group), b.getAffineConstantExpr(1)},
+                       ctx),
+        AffineMap::get(3, 0, {t, n}, ctx)};
+    acc = generic(
+        b, loc, {xs, w.codes, w.params, w.params}, acc, maps,
+        {kPar, kPar, kRed}, [&](OpBuilder &nb, Location l, ValueRange a) {
+          Value code = a[1];
+          if (int4) {
+            Value i = linalg::IndexOp::create(nb, l, 2);
+            Value el = arith::AddIOp::create(
+                nb, l, i, arith::ConstantIndexOp::create(nb, l, k0));
+            Value parity = arith::RemUIOp::create(
+                nb, l, el, arith::ConstantIndexOp::create(nb, l, 2));
+            code = nibble(nb, l, code, parity);
+          }
+          Value wv = dequant(nb, l, code, a[2], a[3]);
+          return fastAdd(nb, l, a[4], fastMul(nb, l, a[0], wv));
+        });
+  }
+  return acc;
+}
+
+Value StepLowering::lowerLinear(tfm::LinearOp op) {
+  FailureOr<WeightPlanes> w = weightPlanes(op, op.getWeight());
+  if (failed(w))
+    return {};
+  return linear(op.getLoc(), op.getInput(), *w, op.getBias(),
+                op.getResult().getType());
+}
+
+/// norm prologue, matmul (+ bias), swiglu over column pairs (2i, 2i + 1),
+/// residual: the ops the unfused step would run, in the same order, so the
+/// result is the same up to the reductions' f32 rounding.
+Value StepLowering::lowerFusedLinear(tfm::FusedLinearOp op) {
+  Location loc = op.getLoc();
+  FailureOr<WeightPlanes> w = weightPlanes(op, op.getWeight());
+  if (failed(w))
+    return {};
+  Value x = op.getInput();
+  if (Value g = op.getNormWeight())
+    x = rmsNorm(loc, x, g, op.getEpsAttr().getValueAsDouble());
+  auto out = op.getResult().getType();
+  int64_t rows = out.getDimSize(0), n = out.getDimSize(1);
+  int64_t zWidth = op.getSwiglu() ? 2 * n : n;
+  auto zType = RankedTensorType::get({rows, zWidth}, out.getElementType());
+  Value z = linear(loc, x, *w, op.getBias(), zType);
+  Value residual = op.getResidual();
+  if (!op.getSwiglu()) {
+    if (!residual)
+      return z;
+    return elementwise(b, loc, {z, residual},
+                       [](OpBuilder &nb, Location l, ValueRange a) {
+                         return arith::AddFOp::create(nb, l, a[0], a[1])
+                             .getResult();
+                       });
+  }
+  // result[t, i] = silu(z[t, 2i]) * z[t, 2i + 1] (+ residual[t, i])
+  MLIRContext *ctx = b.getContext();
+  Value pairs = splitLastAxis(b, loc, z, {n, 2});
+  AffineExpr t = b.getAffineDimExpr(0), i = b.getAffineDimExpr(1);
+  AffineMap id = b.getMultiDimIdentityMap(2);
+  SmallVector<Value> inputs = {pairs, pairs};
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(2, 0, {t, i, b.getAffineConstantExpr(0)}, ctx),
+      AffineMap::get(2, 0, {t, i, b.getAffineConstantExpr(1)}, ctx)};
+  if (residual) {
+    inputs.push_back(residual);
+    maps.push_back(id);
+  }
+  maps.push_back(id);
+  return generic(b, loc, inputs, emptyLike(b, loc, op.getResult()), maps,
+                 {kPar, kPar},
+                 [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                   Value r = arith::MulFOp::create(nb, l, silu(nb, l, a[0]),
+                                                   a[1]);
+                   if (residual)
+                     r = arith::AddFOp::create(nb, l, r, a[2]);
+                   return r;
+                 });
+}
+
+Value StepLowering::ropeFrequencies(Location loc, ArrayRef<float> freqs) {
+  auto freqType = RankedTensorType::get({int64_t(freqs.size())},
+                                        b.getF32Type());
+  return arith::ConstantOp::create(b, loc,
+                                   DenseElementsAttr::get(freqType, freqs));
+}
+
+/// x · cos + rot · sin at angle (pos0 + t) · freq[i], where rot is the
+/// rotate-half partner, negated for the low half: the one RoPE formula of
+/// tfm.rope and tfm.fused_qkv.
+static Value ropeElement(OpBuilder &nb, Location l, Value self, Value partner,
+                         Value isLow, Value freqTensor, Value i, Value pos0,
+                         Value t) {
+  Value freq = tensor::ExtractOp::create(nb, l, freqTensor, i);
+  Value p = arith::AddIOp::create(nb, l, pos0, t);
+  Value pi64 = arith::IndexCastOp::create(nb, l, nb.getI64Type(), p);
+  Value pf = arith::SIToFPOp::create(nb, l, nb.getF32Type(), pi64);
+  Value angle = arith::MulFOp::create(nb, l, pf, freq);
+  Value cos = math::CosOp::create(nb, l, angle);
+  Value sin = math::SinOp::create(nb, l, angle);
+  Value negPartner = arith::NegFOp::create(nb, l, partner);
+  Value rot = arith::SelectOp::create(nb, l, isLow, negPartner, partner);
+  Value xc = arith::MulFOp::create(nb, l, self, cos);
+  Value rs = arith::MulFOp::create(nb, l, rot, sin);
+  return arith::AddFOp::create(nb, l, xc, rs);
+}
+
+/// norm, one matmul over the q, k, v rows, RoPE of q and k from their pair
+/// order (columns 2i, 2i + 1 of a head are rotate-half partners i and
+/// i + Dh/2) into the rotate-half layout, and the appends of k and v.
+LogicalResult StepLowering::lowerFusedQkv(tfm::FusedQkvOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  FailureOr<WeightPlanes> w = weightPlanes(op, op.getWeight());
+  if (failed(w))
+    return failure();
+  for (Value cache : {op.getKeyCache(), op.getValueCache()})
+    if (!cacheMemrefs.lookup(cache))
+      return op.emitOpError()
+             << "cache operand must come straight from tfm.kv_cache";
+  int64_t rows = op.getQuery().getType().getDimSize(0);
+  int64_t heads = op.getNumHeads(), kvHeads = op.getNumKvHeads(),
+          dh = op.getHeadDim(), half = dh / 2;
+  Value x = op.getInput();
+  if (Value g = op.getNormWeight())
+    x = rmsNorm(loc, x, g, op.getEpsAttr().getValueAsDouble());
+  auto zType = RankedTensorType::get({rows, (heads + 2 * kvHeads) * dh},
+                                     b.getF32Type());
+  Value z = linear(loc, x, *w, op.getBias(), zType);
+
+  // q and k heads as [T, H + Hkv, Dh/2, 2] pairs -> [T, H + Hkv, 2, Dh/2].
+  int64_t ropedHeads = heads + kvHeads;
+  Value qk = slice(b, loc, z, {0, 0}, {rows, ropedHeads * dh});
+  Value pairs = splitLastAxis(b, loc, qk, {ropedHeads, half, 2});
+  Value freqTensor = ropeFrequencies(loc, op.getInverseFrequencies());
+  Value pos0 = op.getPosition();
+  // Loops (t, h, s, i): s = 0 the low half (x1 at column 2i), 1 the high
+  // half (x2 at column 2i + 1).
+  AffineExpr t = b.getAffineDimExpr(0), h = b.getAffineDimExpr(1),
+             i = b.getAffineDimExpr(3);
+  Value roped = generic(
+      b, loc, {pairs, pairs},
+      emptyTensor(b, loc, {rows, ropedHeads, 2, half}, b.getF32Type()),
+      {AffineMap::get(4, 0, {t, h, i, b.getAffineConstantExpr(0)}, ctx),
+       AffineMap::get(4, 0, {t, h, i, b.getAffineConstantExpr(1)}, ctx),
+       b.getMultiDimIdentityMap(4)},
+      {kPar, kPar, kPar, kPar},
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value tt = linalg::IndexOp::create(nb, l, 0);
+        Value ss = linalg::IndexOp::create(nb, l, 2);
+        Value ii = linalg::IndexOp::create(nb, l, 3);
+        Value isLow = arith::CmpIOp::create(
+            nb, l, arith::CmpIPredicate::eq, ss,
+            arith::ConstantIndexOp::create(nb, l, 0));
+        Value self = arith::SelectOp::create(nb, l, isLow, a[0], a[1]);
+        Value partner = arith::SelectOp::create(nb, l, isLow, a[1], a[0]);
+        return ropeElement(nb, l, self, partner, isLow, freqTensor, ii, pos0,
+                           tt);
+      });
+  Value headsTensor = mergeLastAxes(b, loc, roped, 2); // [T, H + Hkv, Dh]
+  Value query = slice(b, loc, headsTensor, {0, 0, 0}, {rows, heads, dh});
+  Value keys = slice(b, loc, headsTensor, {0, heads, 0}, {rows, kvHeads, dh});
+  Value values = splitLastAxis(
+      b, loc, slice(b, loc, z, {0, ropedHeads * dh}, {rows, kvHeads * dh}),
+      {kvHeads, dh});
+  Value newKeys = appendToCache(op, op.getKeyCache(), keys, pos0);
+  Value newValues = appendToCache(op, op.getValueCache(), values, pos0);
+  if (!newKeys || !newValues)
+    return failure();
+  op.getQuery().replaceAllUsesWith(query);
+  op.getNewKeyCache().replaceAllUsesWith(newKeys);
+  op.getNewValueCache().replaceAllUsesWith(newValues);
+  return success();
 }
 
 Value StepLowering::lowerRope(tfm::RopeOp op) {
   Location loc = op.getLoc();
   Value input = op.getInput();
   int64_t dim = op.getInput().getType().getDimSize(2), half = dim / 2;
-  SmallVector<float> freqs = op.getInverseFrequencies();
-  auto freqType = RankedTensorType::get({half}, b.getF32Type());
-  Value freqTensor = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(freqType, ArrayRef<float>(freqs)));
+  Value freqTensor = ropeFrequencies(loc, op.getInverseFrequencies());
   Value pos0 = op.getPosition();
   return generic(
       b, loc, ValueRange{input}, emptyLike(b, loc, input),
@@ -302,22 +639,14 @@ Value StepLowering::lowerRope(tfm::RopeOp op) {
         Value isLow = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult,
                                             d, cHalf);
         Value i = arith::RemUIOp::create(nb, l, d, cHalf);
-        Value freq = tensor::ExtractOp::create(nb, l, freqTensor, i);
-        Value p = arith::AddIOp::create(nb, l, pos0, t);
-        Value angle = arith::MulFOp::create(nb, l, indexToF32(l, p), freq);
-        Value cos = math::CosOp::create(nb, l, angle);
-        Value sin = math::SinOp::create(nb, l, angle);
         // The partner element: d + half for the low half, d - half above.
         Value up = arith::AddIOp::create(nb, l, d, cHalf);
         Value down = arith::SubIOp::create(nb, l, d, cHalf);
         Value pd = arith::SelectOp::create(nb, l, isLow, up, down);
         Value partner = tensor::ExtractOp::create(nb, l, input,
                                                   ValueRange{t, h, pd});
-        Value negPartner = arith::NegFOp::create(nb, l, partner);
-        Value rot = arith::SelectOp::create(nb, l, isLow, negPartner, partner);
-        Value xc = arith::MulFOp::create(nb, l, a[0], cos);
-        Value rs = arith::MulFOp::create(nb, l, rot, sin);
-        return arith::AddFOp::create(nb, l, xc, rs);
+        return ropeElement(nb, l, a[0], partner, isLow, freqTensor, i, pos0,
+                           t);
       });
 }
 
@@ -437,28 +766,32 @@ LogicalResult StepLowering::lower(Operation *op) {
       return fn(nb, l, a[0]);
     });
   };
-  auto silu = [](OpBuilder &nb, Location l, Value x) -> Value {
-    // x * sigmoid(x) = x / (1 + exp(-x))
-    Value e = math::ExpOp::create(nb, l, arith::NegFOp::create(nb, l, x));
-    Value den = arith::AddFOp::create(nb, l, f32Const(nb, l, 1.0), e);
-    return arith::DivFOp::create(nb, l, x, den);
-  };
   Value result;
-  if (auto p = dyn_cast<tfm::ParamOp>(op))
+  if (auto p = dyn_cast<tfm::ParamOp>(op)) {
+    if (isa<tfm::QWeightType>(p.getType()))
+      return lowerQuantizedParam(p); // erased once its readers are lowered
     result = lowerParam(p);
-  else if (auto c = dyn_cast<tfm::KvCacheOp>(op))
+  } else if (auto c = dyn_cast<tfm::KvCacheOp>(op))
     result = lowerKvCache(c);
   else if (auto a = dyn_cast<tfm::KvAppendOp>(op))
-    result = lowerKvAppend(a);
+    result = appendToCache(a, a.getCache(), a.getRows(), a.getPosition());
   else if (auto e = dyn_cast<tfm::EmbeddingOp>(op))
     result = lowerEmbedding(e);
   else if (auto n = dyn_cast<tfm::RmsNormOp>(op))
-    result = lowerRmsNorm(n);
+    result = rmsNorm(loc, n.getInput(), n.getWeight(),
+                     n.getEps().convertToDouble());
   else if (auto n = dyn_cast<tfm::LayerNormOp>(op))
     result = lowerLayerNorm(n);
   else if (auto l = dyn_cast<tfm::LinearOp>(op))
     result = lowerLinear(l);
-  else if (auto r = dyn_cast<tfm::RopeOp>(op))
+  else if (auto f = dyn_cast<tfm::FusedLinearOp>(op))
+    result = lowerFusedLinear(f);
+  else if (auto f = dyn_cast<tfm::FusedQkvOp>(op)) {
+    if (failed(lowerFusedQkv(f)))
+      return failure();
+    op->erase();
+    return success();
+  } else if (auto r = dyn_cast<tfm::RopeOp>(op))
     result = lowerRope(r);
   else if (auto at = dyn_cast<tfm::AttentionOp>(op))
     result = lowerAttention(at);
@@ -603,6 +936,14 @@ LogicalResult StepLowering::run() {
   for (Operation *op : ops)
     if (failed(lower(op)))
       return failure();
+  // Quantized params: every reader now holds their planes.
+  for (Operation &op : llvm::make_early_inc_range(
+           fn.getBody().front().getOperations()))
+    if (auto p = dyn_cast<tfm::ParamOp>(&op)) {
+      if (!p->use_empty())
+        return p.emitOpError() << "is still read after lowering";
+      p->erase();
+    }
   return success();
 }
 
@@ -621,8 +962,7 @@ struct TfmLowerToLinalgPass
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (!isStepFunction(fn))
         continue;
-      StepLowering lowering(fn, buffers.offsets, buffers.weightsBytes,
-                            buffers.kvBytes);
+      StepLowering lowering(fn, buffers);
       if (failed(lowering.run()))
         return signalPassFailure();
     }
