@@ -1,0 +1,294 @@
+#!/usr/bin/python3
+"""What weight quantization costs the demo model: a table and a CI gate.
+
+Why this exists: `monocard-compile --quant=int8|int4` trades bits for
+quality, and only a measurement says how much.  This compiles the demo model
+(examples/fortune-llama) for the CPU once per quantization, packs its
+weights with the program's own `--pack`, scores the held-out fortunes
+(examples/fortune-llama/heldout.txt) with `<exe> --perplexity FILE --json`,
+and reports per build:
+
+  bits/weight      packed weights bytes * 8 / packed elements (all tensors:
+                   embeddings, norms and lm_head included, padding too)
+  perplexity       teacher-forced, per document ([bos] + fortune, cut to
+                   max_seq), python/monocard/perplexity.py's rules
+  vs none          relative perplexity change against the unquantized build
+  top-1 agreement  fraction of scored positions whose argmax equals the
+                   unquantized build's
+
+Rows (--rows, comma-separated): none, int8 (per output channel), int4
+(group 128), int4-g64, int4-g32.  The unquantized row is always run: every
+other row is compared with it.
+
+  quant_quality.py [--compiler build/bin/monocard-compile] [--rows ...]
+      [--max-docs N] [--max-seq 256] [--threads T] [--work DIR]
+      [--markdown docs/quantization-quality.md] [--json FILE] [--check]
+
+--check exits 1 unless int8's perplexity is within 1% (relative) of the
+unquantized build's and int4 (group 128)'s within 10% (--int8-tol,
+--int4-tol), and every requested row ran.  test/e2e/quant-quality.test runs
+it once the compiler has --quant (lit feature monocard-quant).
+"""
+import argparse, datetime, json, os, platform, shutil, subprocess, sys
+import tempfile, time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+sys.path.insert(0, os.path.join(REPO, "python"))
+from monocard import perplexity as px  # noqa: E402
+
+MODEL = os.path.join(REPO, "examples", "fortune-llama")
+TEXT = os.path.join(MODEL, "heldout.txt")
+
+# name -> (label, compiler arguments)
+ROWS = {
+    "none": ("none (f32)", []),
+    "int8": ("int8, per channel", ["--quant=int8"]),
+    "int4": ("int4, group 128", ["--quant=int4", "--group=128"]),
+    "int4-g64": ("int4, group 64", ["--quant=int4", "--group=64"]),
+    "int4-g32": ("int4, group 32", ["--quant=int4", "--group=32"]),
+}
+DEFAULT_ROWS = "none,int8,int4,int4-g64,int4-g32"
+
+
+def run(cmd, timeout=900):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode:
+        msg = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        raise RuntimeError("%s exited %d: %s" % (
+            os.path.basename(cmd[0]), r.returncode,
+            msg[-1] if msg else "(no output)"))
+    return r
+
+
+def shorten(text, max_docs):
+    """The first max_docs documents of text, in the same format."""
+    docs = px.split_documents(text)
+    if max_docs is None or max_docs >= len(docs):
+        return text, len(docs)
+    return "\n%\n".join(docs[:max_docs]) + "\n", max_docs
+
+
+def measure(name, args, a, text_path, log):
+    """Compile, pack, score one row; returns its dict (or with 'error')."""
+    label, qargs = ROWS[name]
+    row = {"row": name, "label": label, "compiler_args": qargs}
+    d = os.path.join(a.work, name)
+    os.makedirs(d, exist_ok=True)
+    exe = os.path.join(d, "model")
+    t0 = time.time()
+    try:
+        run([a.compiler, a.model, "--target=cpu", "--max-seq", str(a.max_seq),
+             "-o", exe] + qargs + args)
+        row["compile_seconds"] = round(time.time() - t0, 1)
+        t1 = time.time()
+        wpath = exe + ".weights"
+        run([exe, "--pack", a.model, "-o", wpath])
+        row["pack_seconds"] = round(time.time() - t1, 1)
+        row["weights_file_bytes"] = os.path.getsize(wpath)
+        cmd = [exe, "--weights", wpath, "--perplexity", text_path, "--json"]
+        if a.threads:
+            cmd += ["--threads", str(a.threads)]
+        r = run(cmd)
+        j = json.loads(r.stdout.strip().splitlines()[-1])
+    except (RuntimeError, OSError, ValueError,
+            subprocess.SubprocessError) as e:
+        row["error"] = str(e)
+        log("%-9s FAILED: %s" % (name, e))
+        return row
+    row.update({k: j[k] for k in ("tokens", "documents", "nll", "ppl",
+                                  "argmax_sha256", "weights_bytes",
+                                  "packed_elements", "elements_by_dtype",
+                                  "truncated_documents", "tokens_per_s")
+                if k in j})
+    row["argmax"] = j["argmax"]
+    row["bits_per_weight"] = 8.0 * j["weights_bytes"] / j["packed_elements"]
+    row["seconds"] = round(time.time() - t0, 1)
+    log("%-9s ppl %.4f  %.2f bits/weight  %d tokens  (%.1f s)" % (
+        name, row["ppl"], row["bits_per_weight"], row["tokens"],
+        row["seconds"]))
+    return row
+
+
+def compare(rows):
+    base = next((r for r in rows if r["row"] == "none" and "error" not in r),
+                None)
+    for r in rows:
+        if base is None or "error" in r:
+            continue
+        r["ppl_rel_change"] = r["ppl"] / base["ppl"] - 1
+        r["top1_agreement"] = px.agreement(r["argmax"], base["argmax"])
+    return base
+
+
+def check(rows, a):
+    """(ok, lines): the CI gate."""
+    by = {r["row"]: r for r in rows}
+    lines, ok = [], True
+    for r in rows:
+        if "error" in r:
+            ok = False
+            lines.append("FAIL %s: %s" % (r["row"], r["error"]))
+    for name, tol in (("int8", a.int8_tol), ("int4", a.int4_tol)):
+        r = by.get(name)
+        if r is None or "error" in r or "ppl_rel_change" not in r:
+            continue
+        good = abs(r["ppl_rel_change"]) <= tol
+        ok &= good
+        lines.append("%s %s: perplexity %.4f vs %.4f unquantized, %+.2f%% "
+                     "(limit %.0f%%), top-1 agreement %.4f" % (
+                         "ok  " if good else "FAIL", name, r["ppl"],
+                         by["none"]["ppl"], 100 * r["ppl_rel_change"],
+                         100 * tol, r["top1_agreement"]))
+    return ok, lines
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d cores, %s %s" % (cpu, os.cpu_count() or 0,
+                                    platform.system(), platform.release())
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", REPO, "rev-parse", "--short",
+                               "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def markdown(result):
+    rows, meta = result["rows"], result["meta"]
+    L = ["# Quantization quality of the demo model", "",
+         "Generated by `python/monocard/quant_quality.py` on %s." % meta["date"],
+         "",
+         "- Machine: %s" % meta["machine"],
+         "- Model: `examples/fortune-llama` (%s), compiled with "
+         "`--target=cpu --max-seq %d` at commit %s" % (
+             meta["model_note"], meta["max_seq"], meta["commit"]),
+         "- Text: `%s`, %d documents, %d scored tokens (sha256 of the text "
+         "%s...)" % (meta["text_name"], meta["documents"], meta["tokens"],
+                     meta["text_sha256"][:16]),
+         "- Perplexity: `<exe> --perplexity FILE --json`, teacher-forced, "
+         "each document `[bos] + tokens` cut to max_seq, one decode step per "
+         "scored position, NLL in double (python/monocard/perplexity.py). "
+         "Top-1 agreement: the fraction of scored positions whose argmax "
+         "equals the unquantized build's.",
+         "- Bits/weight: packed weights bytes × 8 / packed elements, over "
+         "every tensor (embeddings, norms and lm_head included; row padding "
+         "and scales counted). The unquantized CPU build stores f32.",
+         "", "| build | compiler flags | bits/weight | weights MiB | "
+         "perplexity | vs none | top-1 agreement |",
+         "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        flags = " ".join(r["compiler_args"]) or "-"
+        if "error" in r:
+            L.append("| %s | `%s` | failed: %s | | | | |" % (
+                r["label"], flags, r["error"][:160].replace("|", "\\|")))
+            continue
+        L.append("| %s | `%s` | %.2f | %.2f | %.3f | %s | %s |" % (
+            r["label"], flags, r["bits_per_weight"],
+            r["weights_bytes"] / 2**20, r["ppl"],
+            "-" if r["row"] == "none" else "%+.2f%%" % (
+                100 * r["ppl_rel_change"]),
+            "-" if r["row"] == "none" else "%.4f" % r["top1_agreement"]))
+    L += ["", "Gate (`--check`, test/e2e/quant-quality.test): int8 within "
+          "%.0f%% and int4 (group 128) within %.0f%% of the unquantized "
+          "perplexity." % (100 * meta["int8_tol"], 100 * meta["int4_tol"]),
+          ""]
+    return "\n".join(L)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--compiler", default=os.path.join(
+        REPO, "build", "bin", "monocard-compile"))
+    ap.add_argument("--model", default=MODEL)
+    ap.add_argument("--text", default=TEXT)
+    ap.add_argument("--rows", default=DEFAULT_ROWS,
+                    help="comma-separated: " + ", ".join(ROWS))
+    ap.add_argument("--max-docs", type=int, default=None,
+                    help="score only the first N documents (CI: shorter)")
+    ap.add_argument("--max-seq", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--work", default=None, help="build directory (default: "
+                    "a temporary one, removed)")
+    ap.add_argument("--markdown", metavar="FILE")
+    ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--int8-tol", type=float, default=0.01)
+    ap.add_argument("--int4-tol", type=float, default=0.10)
+    ap.add_argument("extra", nargs="*", help="more compiler arguments "
+                    "(after --), for every row")
+    a = ap.parse_args(argv)
+    names = [n for n in a.rows.split(",") if n]
+    bad = [n for n in names if n not in ROWS]
+    if bad:
+        ap.error("unknown row(s) %s (known: %s)" % (bad, ", ".join(ROWS)))
+    if "none" not in names:
+        names.insert(0, "none")
+    comp = shutil.which(a.compiler) or a.compiler
+    if not os.access(comp, os.X_OK):
+        ap.error("no compiler at %s (build it, or pass --compiler)" % a.compiler)
+    a.compiler = comp
+    T0 = time.time()
+    log = lambda m: print("[%5.1fs] %s" % (time.time() - T0, m),
+                          file=sys.stderr, flush=True)
+    tmp = None
+    if a.work is None:
+        tmp = a.work = tempfile.mkdtemp(prefix="quant-quality.")
+    os.makedirs(a.work, exist_ok=True)
+    try:
+        with open(a.text, encoding="utf-8") as f:
+            full = f.read()
+        text, ndocs = shorten(full, a.max_docs)
+        text_path = os.path.join(a.work, "text.txt")
+        with open(text_path, "w", encoding="utf-8") as f:
+            f.write(text)
+        rows = [measure(n, a.extra, a, text_path, log) for n in names]
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    base = compare(rows)
+    import hashlib
+    meta = {"date": datetime.date.today().isoformat(), "machine": machine(),
+            "commit": git_commit(), "max_seq": a.max_seq,
+            "model_note": "Llama, 3.95 M parameters, bf16 checkpoint",
+            "text_name": os.path.relpath(os.path.abspath(a.text), REPO)
+            if os.path.abspath(a.text).startswith(REPO) else a.text,
+            "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "documents": base["documents"] if base else ndocs,
+            "tokens": base["tokens"] if base else 0,
+            "int8_tol": a.int8_tol, "int4_tol": a.int4_tol,
+            "seconds": round(time.time() - T0, 1)}
+    result = {"meta": meta, "rows": rows}
+    ok, lines = check(rows, a)
+    # The table on stdout; argmax lists only in --json.
+    md = markdown(result)
+    print(md)
+    for line in lines:
+        print(line)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(md)
+        log("wrote %s" % a.markdown)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if a.check:
+        print("quant-quality check: %s" % ("PASS" if ok else "FAIL"))
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
