@@ -21,7 +21,7 @@ Rows (--rows, comma-separated): none, int8 (per output channel), int4
 other row is compared with it.
 
   quant_quality.py [--compiler build/bin/monocard-compile] [--rows ...]
-      [--max-docs N] [--max-seq 256] [--threads T] [--work DIR]
+      [--max-docs N] [--max-seq 256] [--threads T] [--jobs 2] [--work DIR]
       [--markdown docs/quantization-quality.md] [--json FILE] [--check]
 
 --check exits 1 unless int8's perplexity is within 1% (relative) of the
@@ -35,6 +35,7 @@ import tempfile, time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 sys.path.insert(0, os.path.join(REPO, "python"))
+from monocard import model_info  # noqa: E402
 from monocard import perplexity as px  # noqa: E402
 
 MODEL = os.path.join(REPO, "examples", "fortune-llama")
@@ -55,9 +56,13 @@ def run(cmd, timeout=900):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if r.returncode:
         msg = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        # The first line naming an error says most (LLVM's option parser
+        # follows it with a "Did you mean" guess); else the last line.
+        err = [m for m in msg
+               if "error" in m.lower() or "unknown" in m.lower()]
         raise RuntimeError("%s exited %d: %s" % (
             os.path.basename(cmd[0]), r.returncode,
-            msg[-1] if msg else "(no output)"))
+            (err or msg or ["(no output)"])[0 if err else -1].strip()))
     return r
 
 
@@ -69,8 +74,9 @@ def shorten(text, max_docs):
     return "\n%\n".join(docs[:max_docs]) + "\n", max_docs
 
 
-def measure(name, args, a, text_path, log):
-    """Compile, pack, score one row; returns its dict (or with 'error')."""
+def build(name, args, a, log):
+    """Compile and pack one row; returns its dict (with 'error' on
+    failure) and the program's path."""
     label, qargs = ROWS[name]
     row = {"row": name, "label": label, "compiler_args": qargs}
     d = os.path.join(a.work, name)
@@ -82,19 +88,38 @@ def measure(name, args, a, text_path, log):
              "-o", exe] + qargs + args)
         row["compile_seconds"] = round(time.time() - t0, 1)
         t1 = time.time()
-        wpath = exe + ".weights"
-        run([exe, "--pack", a.model, "-o", wpath])
+        # The program packs its own weights, as where it runs (the
+        # compiler packed them too; this is the path users take).
+        run([exe, "--pack", a.model, "-o", exe + ".weights"])
         row["pack_seconds"] = round(time.time() - t1, 1)
-        row["weights_file_bytes"] = os.path.getsize(wpath)
-        cmd = [exe, "--weights", wpath, "--perplexity", text_path, "--json"]
-        if a.threads:
-            cmd += ["--threads", str(a.threads)]
+        row["weights_file_bytes"] = os.path.getsize(exe + ".weights")
+        info = model_info.model_info_of(exe)
+        if info:
+            row["quantized_bits_per_weight"] = model_info.quantized_bits(info)
+            row["recipe_dtypes"] = model_info.weights_summary(info)[
+                "recipe_dtypes"]
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        row["error"] = str(e)
+        log("%-9s FAILED: %s" % (name, e))
+    return row, exe
+
+
+def score(row, exe, a, text_path, log):
+    """--perplexity on one built row; fills row in (or sets 'error')."""
+    if "error" in row:
+        return row
+    t0 = time.time()
+    cmd = [exe, "--weights", exe + ".weights", "--perplexity", text_path,
+           "--json"]
+    if a.threads:
+        cmd += ["--threads", str(a.threads)]
+    try:
         r = run(cmd)
         j = json.loads(r.stdout.strip().splitlines()[-1])
     except (RuntimeError, OSError, ValueError,
             subprocess.SubprocessError) as e:
         row["error"] = str(e)
-        log("%-9s FAILED: %s" % (name, e))
+        log("%-9s FAILED: %s" % (row["row"], e))
         return row
     row.update({k: j[k] for k in ("tokens", "documents", "nll", "ppl",
                                   "argmax_sha256", "weights_bytes",
@@ -103,10 +128,10 @@ def measure(name, args, a, text_path, log):
                 if k in j})
     row["argmax"] = j["argmax"]
     row["bits_per_weight"] = 8.0 * j["weights_bytes"] / j["packed_elements"]
-    row["seconds"] = round(time.time() - t0, 1)
+    row["score_seconds"] = round(time.time() - t0, 1)
     log("%-9s ppl %.4f  %.2f bits/weight  %d tokens  (%.1f s)" % (
-        name, row["ppl"], row["bits_per_weight"], row["tokens"],
-        row["seconds"]))
+        row["row"], row["ppl"], row["bits_per_weight"], row["tokens"],
+        row["score_seconds"]))
     return row
 
 
@@ -186,17 +211,21 @@ def markdown(result):
          "- Bits/weight: packed weights bytes × 8 / packed elements, over "
          "every tensor (embeddings, norms and lm_head included; row padding "
          "and scales counted). The unquantized CPU build stores f32.",
-         "", "| build | compiler flags | bits/weight | weights MiB | "
-         "perplexity | vs none | top-1 agreement |",
-         "|---|---|---|---|---|---|---|"]
+         "- Bits/weight (quantized): the same over the tensors stored as "
+         "i8/i4 only (from the recipe in the program's model info).",
+         "", "| build | compiler flags | bits/weight | bits/weight "
+         "(quantized) | weights MiB | perplexity | vs none | top-1 agreement |",
+         "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         flags = " ".join(r["compiler_args"]) or "-"
         if "error" in r:
-            L.append("| %s | `%s` | failed: %s | | | | |" % (
+            L.append("| %s | `%s` | failed: %s | | | | | |" % (
                 r["label"], flags, r["error"][:160].replace("|", "\\|")))
             continue
-        L.append("| %s | `%s` | %.2f | %.2f | %.3f | %s | %s |" % (
+        qb = r.get("quantized_bits_per_weight")
+        L.append("| %s | `%s` | %.2f | %s | %.2f | %.3f | %s | %s |" % (
             r["label"], flags, r["bits_per_weight"],
+            "-" if qb is None else "%.2f" % qb,
             r["weights_bytes"] / 2**20, r["ppl"],
             "-" if r["row"] == "none" else "%+.2f%%" % (
                 100 * r["ppl_rel_change"]),
@@ -220,6 +249,8 @@ def main(argv=None):
                     help="score only the first N documents (CI: shorter)")
     ap.add_argument("--max-seq", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="compilers run at once (default 2)")
     ap.add_argument("--work", default=None, help="build directory (default: "
                     "a temporary one, removed)")
     ap.add_argument("--markdown", metavar="FILE")
@@ -254,7 +285,12 @@ def main(argv=None):
         text_path = os.path.join(a.work, "text.txt")
         with open(text_path, "w", encoding="utf-8") as f:
             f.write(text)
-        rows = [measure(n, a.extra, a, text_path, log) for n in names]
+        # Compiles run side by side (--jobs); scoring one at a time, each
+        # with all threads.
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+            built = list(pool.map(lambda n: build(n, a.extra, a, log), names))
+        rows = [score(row, exe, a, text_path, log) for row, exe in built]
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
