@@ -29,8 +29,8 @@ unquantized build's and int4 (group 128)'s within 10% (--int8-tol,
 --int4-tol), and every requested row ran.  test/e2e/quant-quality.test runs
 it once the compiler has --quant (lit feature monocard-quant).
 """
-import argparse, datetime, json, os, platform, shutil, subprocess, sys
-import tempfile, time
+import argparse, datetime, hashlib, json, os, platform, shutil, subprocess
+import sys, tempfile, time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -67,11 +67,12 @@ def run(cmd, timeout=900):
 
 
 def shorten(text, max_docs):
-    """The first max_docs documents of text, in the same format."""
+    """(text of the first max_docs documents, in the same format, their
+    number, whether any were left out)."""
     docs = px.split_documents(text)
     if max_docs is None or max_docs >= len(docs):
-        return text, len(docs)
-    return "\n%\n".join(docs[:max_docs]) + "\n", max_docs
+        return text, len(docs), False
+    return "\n%\n".join(docs[:max_docs]) + "\n", max_docs, True
 
 
 def build(name, args, a, log):
@@ -200,9 +201,11 @@ def markdown(result):
          "- Model: `examples/fortune-llama` (%s), compiled with "
          "`--target=cpu --max-seq %d` at commit %s" % (
              meta["model_note"], meta["max_seq"], meta["commit"]),
-         "- Text: `%s`, %d documents, %d scored tokens (sha256 of the text "
-         "%s...)" % (meta["text_name"], meta["documents"], meta["tokens"],
-                     meta["text_sha256"][:16]),
+         "- Text: `%s`%s, %d documents, %d scored tokens (sha256 of the "
+         "text scored %s...)" % (
+             meta["text_name"], " (its first %d documents)" % meta["max_docs"]
+             if meta.get("max_docs") else "", meta["documents"],
+             meta["tokens"], meta["text_sha256"][:16]),
          "- Perplexity: `<exe> --perplexity FILE --json`, teacher-forced, "
          "each document `[bos] + tokens` cut to max_seq, one decode step per "
          "scored position, NLL in double (python/monocard/perplexity.py). "
@@ -230,10 +233,23 @@ def markdown(result):
             "-" if r["row"] == "none" else "%+.2f%%" % (
                 100 * r["ppl_rel_change"]),
             "-" if r["row"] == "none" else "%.4f" % r["top1_agreement"]))
+    missing = [n for n in ROWS if n not in {r["row"] for r in rows}]
     L += ["", "Gate (`--check`, test/e2e/quant-quality.test): int8 within "
           "%.0f%% and int4 (group 128) within %.0f%% of the unquantized "
-          "perplexity." % (100 * meta["int8_tol"], 100 * meta["int4_tol"]),
-          ""]
+          "perplexity, on the first 12 documents cut to 128 tokens."
+          % (100 * meta["int8_tol"], 100 * meta["int4_tol"]), ""]
+    if missing:
+        L += ["Not measured in this run: %s." % ", ".join(missing), ""]
+    L += ["These are per-document perplexities, not the 46.08 of "
+          "`examples/fortune-llama/train_metrics.json`, which scores all 745 "
+          "held-out fortunes as one token stream in windows of 256, with the "
+          "`<|endoftext|>` separators included. examples/fortune-llama/"
+          "README.md (\"Held-out text\") explains the difference and checks "
+          "both against the numpy reference.", "",
+          "Regenerate (about %.0f minutes here; each row scores every "
+          "position with one decode step):" % max(1, meta["seconds"] / 60),
+          "", "```sh", "/usr/bin/python3 python/monocard/quant_quality.py "
+          "--markdown docs/quantization-quality.md", "```", ""]
     return "\n".join(L)
 
 
@@ -281,7 +297,7 @@ def main(argv=None):
     try:
         with open(a.text, encoding="utf-8") as f:
             full = f.read()
-        text, ndocs = shorten(full, a.max_docs)
+        text, ndocs, cut = shorten(full, a.max_docs)
         text_path = os.path.join(a.work, "text.txt")
         with open(text_path, "w", encoding="utf-8") as f:
             f.write(text)
@@ -295,7 +311,6 @@ def main(argv=None):
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     base = compare(rows)
-    import hashlib
     meta = {"date": datetime.date.today().isoformat(), "machine": machine(),
             "commit": git_commit(), "max_seq": a.max_seq,
             "model_note": "Llama, 3.95 M parameters, bf16 checkpoint",
@@ -305,6 +320,8 @@ def main(argv=None):
             "documents": base["documents"] if base else ndocs,
             "tokens": base["tokens"] if base else 0,
             "int8_tol": a.int8_tol, "int4_tol": a.int4_tol,
+            "max_docs": ndocs if cut else None,
+            "extra_compiler_args": a.extra,
             "seconds": round(time.time() - T0, 1)}
     result = {"meta": meta, "rows": rows}
     ok, lines = check(rows, a)
