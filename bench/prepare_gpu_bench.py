@@ -21,18 +21,37 @@ Models (both LlamaForCausalLM, fp16 weights, batch 1):
                embedding matrix, read in full every token)
   tiny         a 2-layer stand-in for dry runs (GQA, llama3 rope)
 
+Variants (--variants, for the models in --variant-models, default
+llama2-7b): the same model compiled again with more compiler flags, each a
+program of its own beside `model`:
+  int8        model-int8         --quant=int8 (per output channel)
+  int4        model-int4         --quant=int4 --group=128
+  f16-nofuse  model-f16-nofuse   --no-fuse (the kernel count before fusion)
+The flags go to the second step (the .mlir to the program: the packing
+recipe is made there); if that fails they are tried on both steps.  A
+variant that does not compile (e.g. a compiler without --quant) is recorded
+in the manifest with its error and the rest goes on.
+
+For every program the manifest also records what its packed weights hold
+(from the model info embedded in it): bytes, elements per dtype and the
+weight bytes a decode step reads (every tensor once, an untied embedding
+table one row), which gpu_bench.py uses for each row's own roofline.
+
 Writes into --out (default .devbin/gpu-bench, gitignored):
-    <model>/model, <model>/config.json, manifest.json
+    <model>/model, <model>/model-<variant>, <model>/config.json,
+    manifest.json
 
     bench/prepare_gpu_bench.py --compiler build/bin/monocard-compile
         [--target cuda] [--models llama2-7b,llama3.2-1b] [--max-seq 1024]
-        [--dtype-mode weights|f32] [-- EXTRA COMPILER ARGS]
+        [--dtype-mode weights|f32] [--variants int8,int4,f16-nofuse]
+        [--variant-models llama2-7b] [-- EXTRA COMPILER ARGS]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "python"))
 from monocard import hf_model  # noqa: E402
+from monocard.model_info import model_info_of, weights_summary  # noqa: E402,F401
 
 _COMMON = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
            "hidden_act": "silu", "initializer_range": 0.02,
@@ -71,6 +90,28 @@ MODELS = {
 }
 DEFAULT_MODELS = ("llama2-7b", "llama3.2-1b")
 MAX_SEQ = 1024
+# variant -> compiler flags (docstring)
+VARIANTS = {"int8": ["--quant=int8"],
+            "int4": ["--quant=int4", "--group=128"],
+            "f16-nofuse": ["--no-fuse"]}
+DEFAULT_VARIANTS = "int8,int4,f16-nofuse"
+DEFAULT_VARIANT_MODELS = "llama2-7b"
+def compile_program(compiler, src, mlir, exe, common, extra, max_seq,
+                    both=False):
+    """The two-step compile; extra flags on the second step (and the first
+    when both).  Returns (returncode, stderr, commands)."""
+    cmds = [[compiler, src, "--emit=tfm", "--max-seq", str(max_seq),
+             "-o", mlir] + common + (extra if both else []),
+            [compiler, mlir, "-o", exe] + common + extra]
+    err, rc = "", 0
+    for cmd in cmds:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        err += r.stderr
+        rc = r.returncode
+        if rc:
+            break
+    return rc, err, cmds
+
 
 
 def tensor_specs(cfg):
@@ -110,12 +151,21 @@ def main(argv=None):
     ap.add_argument("--dtype-mode", choices=("weights", "f32"), default=None,
                     help="compiler --dtype: f16 (weights; default for cuda) "
                     "or f32 (default for --target=cpu)")
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS,
+                    help="comma-separated, '' for none: " + ", ".join(VARIANTS))
+    ap.add_argument("--variant-models", default=DEFAULT_VARIANT_MODELS,
+                    help="models that get the variants (default llama2-7b)")
     ap.add_argument("extra", nargs="*", help="more compiler arguments (after --)")
     a = ap.parse_args(argv)
     names = a.models.split(",")
     bad = [m for m in names if m not in MODELS]
     if bad:
         ap.error("unknown model(s) %s" % bad)
+    variants = [v for v in a.variants.split(",") if v]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        ap.error("unknown variant(s) %s" % bad)
+    vmodels = set(m for m in a.variant_models.split(",") if m)
     if not os.access(a.compiler, os.X_OK):
         ap.error("no compiler at %s (build it, or pass --compiler)" % a.compiler)
     mode = a.dtype_mode or ("f32" if a.target == "cpu" else "weights")
@@ -148,33 +198,65 @@ def main(argv=None):
             mlir, exe = os.path.join(tmp, name + ".tfm.mlir"), os.path.join(dst, "model")
             common = ["--target=" + a.target, "--dtype", cdtype] + (
                 ["--prefill-chunk", str(a.prefill_chunk)] if a.prefill_chunk else [])
-            cmds = [[a.compiler, src, "--emit=tfm", "--max-seq", str(a.max_seq),
-                     "-o", mlir] + common,
-                    [a.compiler, mlir, "-o", exe] + common + a.extra]
-            t0, err = time.time(), ""
-            for cmd in cmds:
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                err += r.stderr
-                if r.returncode:
-                    break
+            show = lambda cmds: [" ".join(rel(c) if c == a.compiler else c
+                                          for c in cmd) for cmd in cmds]
+            t0 = time.time()
+            rc, err, cmds = compile_program(a.compiler, src, mlir, exe, common,
+                                            a.extra, a.max_seq)
             secs = time.time() - t0
-            if r.returncode:
+            if rc:
                 failed += 1
-                print("%-12s FAIL (exit %d): %s" % (name, r.returncode, err.strip()[-800:]))
+                print("%-12s FAIL (exit %d): %s" % (name, rc, err.strip()[-800:]))
                 continue
-            for f in os.listdir(dst):  # keep only the program
-                if f != "model":
-                    os.remove(os.path.join(dst, f))
-            shutil.copy(os.path.join(src, "config.json"), dst)
-            manifest["models"][name] = {
+            entry = manifest["models"][name] = {
                 "config": cfg, "checkpoint_bytes": data,
                 "exe_bytes": os.path.getsize(exe),
                 "compile_seconds": round(secs, 1),
-                "commands": [" ".join(rel(c) if c == a.compiler else c for c in cmd)
-                             for cmd in cmds],
-                "compiler_stderr": err.strip()[-1000:]}
+                "commands": show(cmds),
+                "compiler_stderr": err.strip()[-1000:],
+                "weights": weights_summary(model_info_of(exe))}
             print("%-12s ok  %.1f s, %d KiB (checkpoint %.2f GB fp16)" % (
                 name, secs, os.path.getsize(exe) >> 10, data / 1e9))
+            keep = {"model"}
+            for v in (variants if name in vmodels else []):
+                vexe = os.path.join(dst, "model-" + v)
+                vmlir = os.path.join(tmp, "%s-%s.tfm.mlir" % (name, v))
+                t0 = time.time()
+                rc, verr, vcmds = compile_program(
+                    a.compiler, src, mlir, vexe, common,
+                    a.extra + VARIANTS[v], a.max_seq)
+                if rc:  # perhaps the flags belong to the first step too
+                    rc2, verr2, vcmds2 = compile_program(
+                        a.compiler, src, vmlir, vexe, common,
+                        a.extra + VARIANTS[v], a.max_seq, both=True)
+                    if rc2 == 0:
+                        rc, verr, vcmds = rc2, verr2, vcmds2
+                    else:
+                        verr = verr.strip()[-600:] + "\n(with the flags on "\
+                            "both steps: " + verr2.strip()[-600:] + ")"
+                vsecs = time.time() - t0
+                if rc:
+                    msg = verr.strip().splitlines()
+                    entry.setdefault("variants", {})[v] = {
+                        "args": VARIANTS[v], "error": "compile failed (exit "
+                        "%d): %s" % (rc, (msg[0] if msg else "")[:300]),
+                        "compiler_stderr": verr.strip()[-1500:]}
+                    print("%-12s variant %s FAIL (exit %d): %s" % (
+                        name, v, rc, verr.strip()[-400:]))
+                    continue
+                keep.add("model-" + v)
+                entry.setdefault("variants", {})[v] = {
+                    "exe": "model-" + v, "args": VARIANTS[v],
+                    "exe_bytes": os.path.getsize(vexe),
+                    "compile_seconds": round(vsecs, 1),
+                    "commands": show(vcmds),
+                    "compiler_stderr": verr.strip()[-1000:],
+                    "weights": weights_summary(model_info_of(vexe))}
+                print("%-12s variant %s ok  %.1f s" % (name, v, vsecs))
+            for f in os.listdir(dst):  # keep only the programs
+                if f not in keep:
+                    os.remove(os.path.join(dst, f))
+            shutil.copy(os.path.join(src, "config.json"), dst)
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

@@ -114,6 +114,40 @@ def split_of(text):
     return "train"
 
 
+def heldout_sample(entries, max_bytes):
+    """The held-out entries to write to heldout.txt: all of them if they fit
+    in max_bytes (0: no limit), else the longest prefix of them, ordered by
+    their full sha256, that fits -- a hash-ordered, so file-independent,
+    sample.  Returned in corpus order."""
+    held = [(i, e) for i, e in enumerate(entries) if split_of(e) == "heldout"]
+    if not max_bytes:
+        return [e for _, e in held]
+    by_hash = sorted(held, key=lambda ie: hashlib.sha256(
+        ie[1].encode("utf-8")).digest())
+    keep, size = [], 0
+    for i, e in by_hash:
+        n = len(e.encode("utf-8")) + 3  # "%\n" before it, "\n" after it
+        if size + n > max_bytes:
+            break
+        keep.append((i, e))
+        size += n
+    return [e for _, e in sorted(keep)]
+
+
+def cmd_heldout(args):
+    """Writes held-out fortunes in fortune-file format: entries separated by
+    lines holding only `%` (what `<exe> --perplexity FILE` splits on)."""
+    entries = load_corpus(args.corpus)
+    held = [e for e in entries if split_of(e) == "heldout"]
+    sample = heldout_sample(entries, args.max_bytes)
+    text = "\n%\n".join(sample) + "\n"
+    with open(args.out, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    print(f"{len(sample)} of {len(held)} held-out entries, "
+          f"{len(text.encode('utf-8'))} bytes, sha256 "
+          f"{hashlib.sha256(text.encode('utf-8')).hexdigest()} -> {args.out}")
+
+
 def cmd_corpus(args):
     entries, files = read_fortunes_dir(args.fortunes_dir)
     version = None
@@ -619,6 +653,14 @@ def main():
     a = sub.add_parser("corpus", help="build the corpus JSON (no torch)")
     a.add_argument("--fortunes-dir", default="/usr/share/games/fortunes")
     a.add_argument("--out", default=".demo_corpus/fortunes.json")
+    h = sub.add_parser("heldout", help="write held-out fortunes as a "
+                       "fortune file (no torch)")
+    h.add_argument("--corpus", default="/usr/share/games/fortunes",
+                   help="fortunes directory or corpus JSON")
+    h.add_argument("--out", default="examples/fortune-llama/heldout.txt")
+    h.add_argument("--max-bytes", type=int, default=40000,
+                   help="size limit; a hash-ordered sample of the held-out "
+                        "entries that fits (0: all of them)")
     b = sub.add_parser("train", help="train and save the model (CUDA)")
     b.add_argument("--corpus", default=".demo_corpus/fortunes.json")
     b.add_argument("--out", default="examples/fortune-llama")
@@ -631,7 +673,7 @@ def main():
     b.add_argument("--log-every", type=int, default=200)
     b.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
-    {"corpus": cmd_corpus, "train": cmd_train}[args.cmd](args)
+    {"corpus": cmd_corpus, "heldout": cmd_heldout, "train": cmd_train}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,15 @@ config.environment["PYTHONPATH"] = os.path.join(config.monocard_src_root,
 
 if shutil.which("ptxas", path="/usr/local/cuda/bin"):
     config.available_features.add("ptxas")
+
+# Weight quantization (monocard-compile --quant=...): the quality gate
+# (test/e2e/quant-quality.test) runs once the compiler has the flag.
+import subprocess
+try:
+    _help = subprocess.run(
+        [os.path.join(config.monocard_tools_dir, "monocard-compile"), "--help"],
+        capture_output=True, text=True, timeout=60)
+    if "--quant" in _help.stdout + _help.stderr:
+        config.available_features.add("monocard-quant")
+except (OSError, subprocess.SubprocessError):
+    pass

@@ -105,6 +105,14 @@ std::string monocard::usageText(const std::string &Program) {
          "prompt\n"
          "                       (default: 128 synthetic tokens) and n decode "
          "steps\n"
+         "  --perplexity FILE    score the text in FILE teacher-forced and "
+         "print\n"
+         "                       its perplexity (documents: the parts between "
+         "lines\n"
+         "                       that are exactly '%', each scored from "
+         "[bos]);\n"
+         "                       with --json also the argmax at every "
+         "position\n"
          "\n"
          "weights:\n"
          "  --weights FILE       packed weights (default: " +
@@ -122,7 +130,7 @@ std::string monocard::usageText(const std::string &Program) {
 ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
                                        LauncherOptions &O, std::string &Error) {
   O = LauncherOptions();
-  bool SawOut = false, SawN = false;
+  bool SawOut = false, SawN = false, SawSampling = false;
   for (int I = 1; I < Argc; ++I) {
     std::string Arg = Argv[I];
     std::string Name = Arg, Value;
@@ -171,9 +179,9 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
       return ParseResult::UsageError;
     }
     static const char *const Valued[] = {
-        "--weights",     "--prompt",     "--tokens", "-n",
-        "--temperature", "--top-k",      "--top-p",  "--seed",
-        "--threads",     "--logits-out", "--pack",   "-o"};
+        "--weights", "--prompt", "--tokens",    "-n",        "--temperature",
+        "--top-k",   "--top-p",  "--seed",      "--threads", "--logits-out",
+        "--pack",    "-o",       "--perplexity"};
     bool Known = false;
     for (const char *V : Valued)
       Known |= Name == V;
@@ -202,13 +210,17 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
       if (!parseFloat(Value, O.Temperature) || O.Temperature < 0)
         return Bad("a number >= 0");
       O.TemperatureGiven = true;
+      SawSampling = true;
     } else if (Name == "--top-k") {
+      SawSampling = true;
       if (!parseInt64(Value, O.TopK) || O.TopK < 0)
         return Bad("a non-negative integer");
     } else if (Name == "--top-p") {
+      SawSampling = true;
       if (!parseFloat(Value, O.TopP) || !(O.TopP > 0) || O.TopP > 1)
         return Bad("a number in (0, 1]");
     } else if (Name == "--seed") {
+      SawSampling = true;
       if (!parseUInt64(Value, O.Seed))
         return Bad("a non-negative integer");
     } else if (Name == "--threads") {
@@ -217,6 +229,9 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
       O.Threads = static_cast<int>(IntV);
     } else if (Name == "--logits-out") {
       O.LogitsOut = Value;
+    } else if (Name == "--perplexity") {
+      O.Perplexity = true;
+      O.PerplexityFile = Value;
     } else if (Name == "--pack") {
       O.Pack = true;
       O.PackDir = Value;
@@ -238,17 +253,23 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
     Error = "-o is only meaningful with --pack";
     return ParseResult::UsageError;
   }
-  if (O.Pack &&
-      (O.HasPrompt || O.HasTokens || O.Bench || SawN || !O.LogitsOut.empty())) {
+  if (O.Pack && (O.HasPrompt || O.HasTokens || O.Bench || SawN ||
+                 !O.LogitsOut.empty() || O.Perplexity)) {
     Error = "--pack packs the weights and exits; it takes no generation "
             "options";
+    return ParseResult::UsageError;
+  }
+  if (O.Perplexity && (O.HasPrompt || O.HasTokens || O.Bench || SawN ||
+                       SawSampling || !O.LogitsOut.empty())) {
+    Error = "--perplexity scores a text teacher-forced; it takes no prompt, "
+            "--bench, --logits-out or generation options";
     return ParseResult::UsageError;
   }
   if (O.Bench && !O.LogitsOut.empty()) {
     Error = "--bench and --logits-out cannot be used together";
     return ParseResult::UsageError;
   }
-  if (!O.Pack && !O.Bench && !O.HasPrompt && !O.HasTokens) {
+  if (!O.Pack && !O.Bench && !O.Perplexity && !O.HasPrompt && !O.HasTokens) {
     Error = "give a prompt with --prompt TEXT or --tokens 1,2,3 (see --help)";
     return ParseResult::UsageError;
   }

@@ -14,14 +14,21 @@
 #include "monocard/Runtime/Json.h"
 #include "monocard/Runtime/Npy.h"
 #include "monocard/Runtime/Packer.h"
+#include "monocard/Runtime/Perplexity.h"
 #include "monocard/Runtime/ThreadPool.h"
 #include "monocard/Runtime/Tokenizer.h"
 #include "monocard/Runtime/WeightsFile.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <fstream>
 #include <limits.h>
+#include <map>
+#include <sstream>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -240,6 +247,115 @@ int runGenerate(ModelRunner &Runner, const LauncherOptions &O,
   return 0;
 }
 
+/// The whole of \p Path, or false with one line in \p Error.
+bool readTextFile(const std::string &Path, std::string &Out,
+                  std::string &Error) {
+  std::ifstream F(Path, std::ios::binary);
+  if (!F) {
+    Error = "cannot read '" + Path + "': " + std::strerror(errno);
+    return false;
+  }
+  std::stringstream S;
+  S << F.rdbuf();
+  if (F.bad()) {
+    Error = "cannot read '" + Path + "'";
+    return false;
+  }
+  Out = S.str();
+  return true;
+}
+
+/// --perplexity: the documents of the file as token ids, [bos] + text.
+bool perplexityDocuments(const ModelInfo &Info, const Tokenizer &Tok,
+                         const std::string &Path, const std::string &Text,
+                         std::vector<std::vector<int32_t>> &Docs,
+                         std::string &Error) {
+  std::vector<std::string> Parts = splitDocuments(Text);
+  if (Parts.empty()) {
+    Error = "'" + Path + "' has no text to score";
+    return false;
+  }
+  bool Any = false;
+  for (const std::string &P : Parts) {
+    std::vector<int32_t> Ids;
+    if (Info.BosTokenId >= 0)
+      Ids.push_back(static_cast<int32_t>(Info.BosTokenId));
+    std::vector<int32_t> T = Tok.encode(P, /*AddSpecialTokens=*/false);
+    Ids.insert(Ids.end(), T.begin(), T.end());
+    for (int32_t Id : Ids)
+      if (Id < 0 || Id >= Info.VocabSize) {
+        Error = "the tokenizer gave token id " + std::to_string(Id) + " for '" +
+                Path + "', outside the model's vocabulary (" +
+                std::to_string(Info.VocabSize) + ")";
+        return false;
+      }
+    Any |= Ids.size() >= 2;
+    Docs.push_back(std::move(Ids));
+  }
+  if (!Any) {
+    Error = "'" + Path + "' has nothing to score: no document has a token " +
+            "to predict";
+    return false;
+  }
+  return true;
+}
+
+int runPerplexity(ModelRunner &Runner, const LauncherOptions &O,
+                  const std::vector<std::vector<int32_t>> &Docs) {
+  const ModelInfo &Info = Runner.info();
+  PerplexityResult R;
+  std::string Error;
+  if (!scoreDocuments(Runner, Docs, R, Error))
+    return fail(Error);
+  double Nll = R.meanNll(), Ppl = std::exp(Nll);
+  if (R.Truncated)
+    note(std::to_string(R.Truncated) +
+         (R.Truncated == 1 ? " document was" : " documents were") +
+         " cut to max_seq (" + std::to_string(Info.MaxSeq) + ") tokens");
+  if (!O.Json) {
+    std::printf("perplexity %.2f over %lld tokens (%lld documents)\n", Ppl,
+                static_cast<long long>(R.Tokens),
+                static_cast<long long>(R.Documents));
+    return 0;
+  }
+  // Elements per packed dtype (quantized builds mix f32/f16 and i8/i4).
+  std::map<std::string, int64_t> ByDType;
+  int64_t Elements = 0;
+  for (const RecipeEntry &E : Info.Recipe) {
+    int64_t N = 1;
+    for (int64_t D : E.Shape)
+      N *= D;
+    ByDType[E.DType] += N;
+    Elements += N;
+  }
+  std::string Dt;
+  for (const auto &[K, V] : ByDType)
+    Dt += (Dt.empty() ? "" : ",") + jsonQuote(K) + ":" + std::to_string(V);
+  char Exact[64];
+  std::snprintf(Exact, sizeof(Exact), "%.17g", Nll);
+  char Sum[64];
+  std::snprintf(Sum, sizeof(Sum), "%.17g", R.NllSum);
+  char PplText[64];
+  std::snprintf(PplText, sizeof(PplText), "%.10g", Ppl);
+  std::string Ids = argmaxText(R.Argmax);
+  std::string J =
+      "{\"tokens\":" + std::to_string(R.Tokens) +
+      ",\"documents\":" + std::to_string(R.Documents) + ",\"nll\":" + Exact +
+      ",\"ppl\":" + PplText + ",\"nll_sum\":" + Sum +
+      ",\"truncated_documents\":" + std::to_string(R.Truncated) +
+      ",\"skipped_documents\":" + std::to_string(R.Skipped) +
+      ",\"max_seq\":" + std::to_string(Info.MaxSeq) +
+      ",\"target\":" + jsonQuote(Info.Target) +
+      ",\"weights_bytes\":" + std::to_string(Info.WeightsBytes) +
+      ",\"packed_elements\":" + std::to_string(Elements) +
+      ",\"elements_by_dtype\":{" + Dt + "}" + ",\"seconds\":" + num(R.Seconds) +
+      ",\"tokens_per_s\":" + num(rate(R.Tokens, R.Seconds)) +
+      ",\"argmax_sha256\":" + jsonQuote(sha256Hex(Ids)) + ",\"argmax\":[" +
+      Ids + "]}";
+  std::printf("%s\n", J.c_str());
+  return 0;
+}
+
 int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
             const BackendFactory &MakeBackend) {
   std::string Program = Argc > 0 && Argv[0] ? Argv[0] : "model";
@@ -274,6 +390,12 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
     return 0;
   }
 
+  // The text to score is read before the weights: a wrong path is
+  // reported at once.
+  std::string PerplexityText;
+  if (O.Perplexity && !readTextFile(O.PerplexityFile, PerplexityText, Error))
+    return fail(Error);
+
   std::string WeightsPath =
       O.WeightsPath.empty() ? defaultWeightsPath(Program) : O.WeightsPath;
   WeightsFile Weights;
@@ -284,16 +406,22 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
   // runs use it only to add "text" to --json output.
   std::unique_ptr<Tokenizer> Tok;
   bool HaveTokenizer = !Weights.tokenizerJson().empty();
-  if (O.HasPrompt && !HaveTokenizer)
+  bool NeedTokenizer = O.HasPrompt || O.Perplexity;
+  if (NeedTokenizer && !HaveTokenizer)
     return fail("weights file '" + WeightsPath +
-                "' has no tokenizer (the checkpoint had no tokenizer.json); "
-                "use --tokens");
-  if (HaveTokenizer && (O.HasPrompt || (O.Json && !O.Bench))) {
+                "' has no tokenizer (the checkpoint had no tokenizer.json); " +
+                (O.Perplexity ? "--perplexity needs one" : "use --tokens"));
+  if (HaveTokenizer &&
+      (NeedTokenizer || (O.Json && !O.Bench && !O.Perplexity))) {
     Tok = Tokenizer::loadJson(Weights.tokenizerJson(), Error,
                               "tokenizer.json in '" + WeightsPath + "'");
-    if (!Tok && O.HasPrompt)
+    if (!Tok && NeedTokenizer)
       return fail(Error);
   }
+  std::vector<std::vector<int32_t>> Docs;
+  if (O.Perplexity && !perplexityDocuments(Info, *Tok, O.PerplexityFile,
+                                           PerplexityText, Docs, Error))
+    return fail(Error);
 
   std::vector<int32_t> Prompt;
   if (O.HasTokens) {
@@ -320,6 +448,8 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
   if (!Runner.init(Info, std::move(Backend), Error))
     return fail(Error);
 
+  if (O.Perplexity)
+    return runPerplexity(Runner, O, Docs);
   return O.Bench ? runBench(Runner, O, std::move(Prompt))
                  : runGenerate(Runner, O, Prompt, Tok.get());
 }

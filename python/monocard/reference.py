@@ -195,10 +195,58 @@ def full_sequence_logits(config, weights, prompt, ids):
     return ref.forward(seq, 0)[len(prompt) - 1:].astype(np.float32)
 
 
+def perplexity(config, weights, docs, max_seq=None):
+    """Teacher-forced scoring of token-id documents (monocard.perplexity's
+    rules; ids already [bos] + text and cut to max_seq): one full-sequence
+    forward per document, float64 throughout.  Returns the summary dict
+    that `<exe> --perplexity FILE --json` prints."""
+    from monocard import perplexity as px
+    total, count, ndocs, argmax = 0.0, 0, 0, []
+    for ids in docs:
+        if len(ids) < 2:
+            continue
+        ref = Reference(config, weights, capacity=len(ids))
+        logits = ref.forward(ids[:-1], 0)
+        nll, am = px.nll_rows(logits, ids[1:])
+        total += float(nll.sum())
+        count += len(ids) - 1
+        ndocs += 1
+        argmax.extend(int(a) for a in am)
+    return px.summary(total, count, ndocs, argmax)
+
+
 def top2_margins(logits):
     """Per row: top-1 minus top-2 logit."""
     s = np.sort(logits, axis=-1)
     return s[:, -1] - s[:, -2]
+
+
+def main_perplexity(a):
+    from monocard import perplexity as px
+    from monocard.bpe_tokenizer import Tokenizer
+    try:
+        with open(a.perplexity, encoding="utf-8") as f:
+            text = f.read()
+        config, weights = hf_model.load_model(a.model_dir)
+        tok = Tokenizer(os.path.join(a.model_dir, "tokenizer.json"))
+        docs, cut = px.document_ids(px.split_documents(text), tok.encode,
+                                    config.bos_token_id, a.max_seq)
+        r = perplexity(config, weights, docs)
+    except (hf_model.CheckpointError, ValueError, NotImplementedError,
+            OSError, KeyError) as e:
+        print("reference.py: error: %s" % e, file=sys.stderr)
+        return 1
+    if not r["tokens"]:
+        print("reference.py: error: nothing to score", file=sys.stderr)
+        return 1
+    if a.json:
+        import json
+        r["truncated_documents"] = cut
+        print(json.dumps(r))
+    else:
+        print("perplexity %.2f over %d tokens (%d documents)"
+              % (r["ppl"], r["tokens"], r["documents"]))
+    return 0
 
 
 def main(argv=None):
@@ -209,9 +257,18 @@ def main(argv=None):
     g.add_argument("--tokens", help="prompt token ids, comma-separated")
     g.add_argument("--prompt", help="prompt text, encoded with the model's "
                    "tokenizer.json (no BOS added)")
+    g.add_argument("--perplexity", metavar="FILE",
+                   help="score FILE teacher-forced as `<exe> --perplexity` "
+                   "does (python/monocard/perplexity.py); prints the same "
+                   "line, or with --json the same object")
     p.add_argument("-n", type=int, default=16, help="decode steps (default 16)")
     p.add_argument("--logits-out", metavar="FILE.npy")
     p.add_argument("--prefill-chunk", type=int, default=None, metavar="C")
+    p.add_argument("--max-seq", type=int, default=None, metavar="N",
+                   help="--perplexity: cut documents to N tokens (the "
+                   "program's max_seq)")
+    p.add_argument("--json", action="store_true",
+                   help="--perplexity: print the JSON object")
     p.add_argument("--check-prefill", action="store_true",
                    help="also recompute every row with one full-sequence "
                         "prefill and fail unless it matches")
@@ -220,6 +277,8 @@ def main(argv=None):
         p.error("-n must be >= 0")
     if a.prefill_chunk is not None and a.prefill_chunk < 1:
         p.error("--prefill-chunk must be >= 1")
+    if a.perplexity is not None:
+        return main_perplexity(a)
     try:
         config, weights = hf_model.load_model(a.model_dir)
         if a.tokens is not None:

@@ -13,6 +13,7 @@
 #include "monocard/Runtime/Generate.h"
 #include "monocard/Runtime/ModelInfo.h"
 #include "monocard/Runtime/Npy.h"
+#include "monocard/Runtime/Perplexity.h"
 #include "monocard/Runtime/Sampler.h"
 #include "monocard/Runtime/ThreadPool.h"
 
@@ -222,6 +223,63 @@ static void testCommandLine() {
         E == "option '--tokens' needs a value");
   CHECK(parse({"--frobnicate"}, O, E) == ParseResult::UsageError);
   CHECK(parse({}, O, E) == ParseResult::UsageError);
+  // --perplexity stands alone (with --json, --threads, --weights).
+  CHECK(parse({"--perplexity", "t.txt", "--json", "--threads", "2"}, O, E) ==
+            ParseResult::Ok &&
+        O.Perplexity && O.PerplexityFile == "t.txt" && O.Json);
+  const char *Clash[][2] = {{"--tokens", "1"},     {"--prompt", "a"},
+                            {"-n", "3"},           {"--temperature", "1"},
+                            {"--logits-out", "x"}, {"--seed", "2"},
+                            {"--bench", nullptr}};
+  for (auto &C : Clash) {
+    std::vector<const char *> A = {"--perplexity", "t.txt", C[0]};
+    if (C[1])
+      A.push_back(C[1]);
+    CHECK(parse(A, O, E) == ParseResult::UsageError &&
+          E.find("--perplexity scores a text") == 0);
+  }
+  CHECK(parse({"--pack", "d", "--perplexity", "t"}, O, E) ==
+        ParseResult::UsageError);
+  CHECK(parse({"--perplexity"}, O, E) == ParseResult::UsageError &&
+        E == "option '--perplexity' needs a value");
+  CHECK(parse({"--perplexity="}, O, E) == ParseResult::UsageError);
+}
+
+static void testPerplexity() {
+  using V = std::vector<std::string>;
+  CHECK(splitDocuments("a\nb\n%\nc\n") == V({"a\nb", "c"}));
+  CHECK(splitDocuments("a\n%\n%\n  \n%\nb") == V({"a", "b"}));
+  CHECK(splitDocuments("%\r\nx\r\n%\r\n") == V({"x\r"}));
+  CHECK(splitDocuments("no separator\n\nat all\n") ==
+        V({"no separator\n\nat all"}));
+  CHECK(splitDocuments("a %\n%%\n") == V({"a %\n%%"}));
+  CHECK(splitDocuments("").empty() && splitDocuments("\n%\n \n").empty());
+
+  // -log softmax, against log-sum-exp by hand; huge logits stay finite.
+  float L[4] = {1.0f, 3.0f, 3.0f, -2.0f};
+  int32_t Arg = -1;
+  double Z = std::exp(1.0) + 2 * std::exp(3.0) + std::exp(-2.0);
+  CHECK(std::fabs(tokenNll(L, 4, 0, Arg) - (std::log(Z) - 1.0)) < 1e-12 &&
+        Arg == 1);
+  float Big[3] = {1000.0f, 999.0f, -1000.0f};
+  double NBig = tokenNll(Big, 3, 1, Arg);
+  CHECK(Arg == 0 &&
+        std::fabs(NBig - (1.0 + std::log1p(std::exp(-1.0)))) < 1e-9);
+  float Bad[3] = {0.0f, std::numeric_limits<float>::quiet_NaN(), 1.0f};
+  CHECK(std::isnan(tokenNll(Bad, 3, 0, Arg)));
+  float Inf[2] = {std::numeric_limits<float>::infinity(), 0.0f};
+  CHECK(std::isnan(tokenNll(Inf, 2, 1, Arg)));
+
+  // FIPS 180-2 test vectors (one block, two blocks, the padding edge).
+  CHECK(sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c"
+                         "a495991b7852b855");
+  CHECK(sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9c"
+                            "b410ff61f20015ad");
+  CHECK(sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(sha256Hex(std::string(1000000, 'a')) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  CHECK(argmaxText({5, 0, 12}) == "5,0,12" && argmaxText({}).empty());
 }
 
 static const char *InfoJson =
@@ -468,6 +526,7 @@ int runUnitTests() {
   testThreadPool();
   testNpy();
   testCommandLine();
+  testPerplexity();
   testModelInfo();
   testCudaLaunchPlan();
   std::printf("%d passed, %d failed\n", Passed, Failed);

@@ -31,6 +31,8 @@ struct LauncherOptions {
   bool Bench = false;
   bool Json = false;
   std::string LogitsOut;
+  bool Perplexity = false;
+  std::string PerplexityFile; // --perplexity: the text to score
   bool Pack = false;
   std::string PackDir;
   std::string PackOut; // -o; empty: <argv[0]>.weights

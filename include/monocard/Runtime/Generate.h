@@ -48,6 +48,11 @@ public:
   bool prefill(const std::vector<int32_t> &Prompt, std::string &Error);
   /// Runs \p Token at position(); requires position() < max_seq.
   bool decode(int32_t Token, std::string &Error);
+  /// Starts a new sequence at position 0 without clearing the cache: the
+  /// next steps overwrite its rows before attention reads them (a step at
+  /// position p reads rows 0..p only). Used to score one document after
+  /// another (Perplexity.h).
+  void restart() { Pos = 0; }
 
   /// Picks the steps' sampler: the device's when the backend has one and
   /// \p Opts needs no more than temperature (top-k/top-p stay on the host).
