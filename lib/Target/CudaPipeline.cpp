@@ -16,6 +16,9 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <cstdlib>
+#include <string>
+
 using namespace mlir;
 using namespace monocard;
 
@@ -27,6 +30,17 @@ void monocard::addCudaStage(OpPassManager &pm, CudaStage stage,
                             const CudaTargetOptions &options) {
   switch (stage) {
   case CudaStage::Gpu:
+    // TEMPORARY (helper/gpu, until the default pipeline fuses): set
+    // MONOCARD_CUDA_FUSE=1 to run tfm-fuse, MONOCARD_CUDA_QUANTIZE=8|4 to
+    // run tfm-quantize with that many bits (group 128) before the layout.
+    if (const char *fuse = std::getenv("MONOCARD_CUDA_FUSE");
+        fuse && std::string(fuse) == "1")
+      pm.addNestedPass<func::FuncOp>(tfm::createTfmFuse());
+    if (const char *bits = std::getenv("MONOCARD_CUDA_QUANTIZE")) {
+      tfm::TfmQuantizeOptions quantize;
+      quantize.bits = std::atoi(bits);
+      pm.addPass(tfm::createTfmQuantize(quantize));
+    }
     pm.addPass(tfm::createTfmLayoutWeights());
     pm.addPass(createTfmLowerToGPU());
     pm.addPass(createCanonicalizerPass());
