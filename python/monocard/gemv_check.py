@@ -36,11 +36,18 @@ PTXAS = "/usr/local/cuda/bin/ptxas"
 
 def case(name, n, k, t="f16", w=None, group=None, scale="f16", bias=False,
          norm=False, swiglu=False, residual=False, qkv=None, plain=False,
-         bench=False):
-    """qkv = (heads, kv_heads, head_dim, capacity); plain: a tfm.linear."""
+         bench=False, tune=""):
+    """qkv = (heads, kv_heads, head_dim, capacity); plain: a tfm.linear;
+    tune: MONOCARD_GEMV_TUNE for the compiler (bench variants)."""
     return dict(name=name, n=n, k=k, t=t, w=w or t, group=group, scale=scale,
                 bias=bias, norm=norm, swiglu=swiglu, residual=residual,
-                qkv=qkv, plain=plain, bench=bench)
+                qkv=qkv, plain=plain, bench=bench, tune=tune)
+
+
+# Launch-shape variants of the GEMV to time (MONOCARD_GEMV_TUNE); "" is the
+# compiled-in default.
+TUNES = ["", "u=4,bps=2,persist=1", "u=2,bps=3,persist=1",
+         "u=2,bps=2,persist=0", "u=1,bps=4,persist=1", "u=4,bps=1,persist=1"]
 
 
 def cases():
@@ -85,16 +92,37 @@ def cases():
         case("qkv_i8_bias", (4 + 2 * 2) * 64, 320, "f16", "i8", 320, "f16",
              bias=True, norm=True, qkv=(4, 2, 64, 32)),
     ]
+    # Persistent blocks: warps loop over several row pairs, the next pair's
+    # loads in flight; every launch variant.
+    c += [
+        case("multi_f16_norm", 4401, 2048, "f16", norm=True, bias=True),
+        case("multi_i8_swiglu", 4400, 1024, "bf16", "i8", 1024, "f16",
+             norm=True, swiglu=True),
+    ]
+    for ti, tune in enumerate(TUNES):
+        c.append(case(f"multi_i4_res_t{ti}", 6000, 4096, "f16", "i4", 128,
+                      "f16", residual=True, tune=tune))
+        c.append(case(f"multi_qkv_i4_t{ti}", 3 * 2048, 2048, "bf16", "i4",
+                      128, "f16", norm=True, qkv=(16, 16, 128, 64),
+                      tune=tune))
     # 7B-shaped benchmarks (Llama-2-7B: hidden 4096, MLP 11008, 32 heads).
-    for w, g in (("f16", None), ("i8", 4096), ("i4", 128)):
-        c.append(case(f"bench_qkv_{w}", 3 * 4096, 4096, "f16", w, g,
-                      norm=True, qkv=(32, 32, 128, 256), bench=True))
-        c.append(case(f"bench_o_{w}", 4096, 4096, "f16", w, g, residual=True,
-                      bench=True))
-        c.append(case(f"bench_gateup_{w}", 2 * 11008, 4096, "f16", w, g,
-                      norm=True, swiglu=True, bench=True))
-        c.append(case(f"bench_down_{w}", 4096, 11008, "f16", w,
-                      11008 if w == "i8" else g, residual=True, bench=True))
+    for ti, tune in enumerate(TUNES):
+        sfx = "" if not tune else "_t%d" % ti
+        for w, g in (("f16", None), ("i8", 4096), ("i4", 128)):
+            kw = dict(bench=True, tune=tune)
+            c.append(case(f"bench_qkv_{w}{sfx}", 3 * 4096, 4096, "f16", w, g,
+                          norm=True, qkv=(32, 32, 128, 256), **kw))
+            c.append(case(f"bench_o_{w}{sfx}", 4096, 4096, "f16", w, g,
+                          residual=True, **kw))
+            c.append(case(f"bench_gateup_{w}{sfx}", 2 * 11008, 4096, "f16", w,
+                          g, norm=True, swiglu=True, **kw))
+            c.append(case(f"bench_down_{w}{sfx}", 4096, 11008, "f16", w,
+                          11008 if w == "i8" else g, residual=True, **kw))
+    # Llama-3-8B's down projection: x does not fit shared memory.
+    c.append(case("bench_down14336_i4", 4096, 14336, "f16", "i4", 128,
+                  residual=True, bench=True))
+    c.append(case("bench_down14336_old_f16", 4096, 14336, "f16", plain=True,
+                  bench=True))
     # Today's unfused f16 GEMV on the same shapes.
     for nm, n, k in (("qkv", 3 * 4096, 4096), ("o", 4096, 4096),
                      ("gateup", 2 * 11008, 4096), ("down", 4096, 11008)):
@@ -197,9 +225,13 @@ def prepare(args):
         src = os.path.join(out, c["name"] + ".mlir")
         with open(src, "w") as f:
             f.write(module_text(c))
+        env = dict(os.environ)
+        env.pop("MONOCARD_GEMV_TUNE", None)
+        if c["tune"]:
+            env["MONOCARD_GEMV_TUNE"] = c["tune"]
         listing = subprocess.run(
             [args.compiler, src, "--target=cuda", "--emit=kernels"],
-            capture_output=True, text=True)
+            capture_output=True, text=True, env=env)
         if listing.returncode:
             sys.exit(f"{c['name']}: {listing.stderr}")
         kernel = None
@@ -221,7 +253,8 @@ def prepare(args):
             sys.exit(f"{c['name']}: no GEMV in\n{listing.stdout}")
         ptx = os.path.join(out, c["name"] + ".ptx")
         r = subprocess.run([args.compiler, src, "--target=cuda", "--emit=ptx",
-                            "-o", ptx], capture_output=True, text=True)
+                            "-o", ptx], capture_output=True, text=True,
+                           env=env)
         if r.returncode:
             sys.exit(f"{c['name']}: {r.stderr}")
         module = c["name"] + ".ptx"
@@ -538,6 +571,21 @@ def run(args):
             line = f"ERROR {c['name']}: {type(ex).__name__}: {ex}"
             report.append(dict(name=c["name"], ok=False, error=str(ex)))
         print(line, flush=True)
+    # A Llama-2-7B layer's four GEMVs, per weight type and launch variant,
+    # against today's unfused f16 GEMV.
+    times = {r["name"]: r["us"] for r in report if "us" in r}
+    old = sum(times.get("bench_%s_old_f16" % p, 0)
+              for p in ("qkv", "o", "gateup", "down"))
+    for ti, tune in enumerate(TUNES):
+        sfx = "" if not tune else "_t%d" % ti
+        for w in ("f16", "i8", "i4"):
+            parts = [times.get("bench_%s_%s%s" % (p, w, sfx))
+                     for p in ("qkv", "o", "gateup", "down")]
+            if None in parts or not old:
+                continue
+            tot = sum(parts)
+            print(f"LAYER {w:4s} {tune or 'default':22s} {tot:8.2f} us  "
+                  f"x{old / tot:4.2f} vs old f16 ({old:.2f} us)")
     with open(os.path.join(args.out, "gemv-check.json"), "w") as f:
         json.dump(dict(copy_tbps=copy_bw / 1e12, cases=report), f, indent=1)
     print(f"{failures} failures")
