@@ -16,6 +16,9 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <cstdlib>
+#include <string>
+
 using namespace mlir;
 using namespace monocard;
 

@@ -123,6 +123,10 @@ public:
                       Type biasT, Type yT);
   /// The fused linear of `spec`: the GEMV when m == 1, else the GEMM.
   KernelLaunch fusedLinear(const LinearSpec &spec);
+  /// Why the fused linear kernels cannot compute `spec` (a quantized layout
+  /// they do not read), or an empty string when they can. Callers check
+  /// this first and report it at the op.
+  static std::string linearUnsupported(const LinearSpec &spec);
   /// Rotate-half RoPE of rows at positions pos + r.
   KernelLaunch rope(int64_t rows, int64_t heads, int64_t dim,
                     llvm::ArrayRef<float> invFreqs, Type xT, Type outT);

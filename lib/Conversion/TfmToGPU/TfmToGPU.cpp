@@ -66,10 +66,12 @@ Type elementType(Value v) {
 
 class GpuStepLowering {
 public:
-  GpuStepLowering(func::FuncOp fn, KernelLibrary &lib, DictionaryAttr offsets,
-                  int64_t weightsBytes, int64_t kvBytes, IoLayout io)
-      : old(fn), lib(lib), b(fn.getContext()), offsets(offsets),
-        weightsBytes(weightsBytes), kvBytes(kvBytes), io(io) {}
+  GpuStepLowering(func::FuncOp fn, KernelLibrary &lib,
+                  const StepBuffers &stepBuffers, IoLayout io)
+      : old(fn), lib(lib), b(fn.getContext()), offsets(stepBuffers.offsets),
+        scaleOffsets(stepBuffers.scaleOffsets),
+        weightsBytes(stepBuffers.weightsBytes),
+        kvBytes(stepBuffers.kvBytes), io(io) {}
 
   LogicalResult run();
 
@@ -82,11 +84,18 @@ private:
   Value buffer(Operation *op, Value tensor);
   void launch(const KernelLaunch &k, ValueRange args);
   LogicalResult checkPosition(Operation *op, Value pos);
+  /// The weight's part of a linear's spec and arguments: W, or a quantized
+  /// weight's code and parameter planes.
+  LogicalResult addWeight(Operation *op, Value weight, LinearSpec &spec,
+                          SmallVectorImpl<Value> &args);
+  /// Launches the fused linear kernel of `spec` over `args`.
+  LogicalResult launchLinear(Operation *op, const LinearSpec &spec,
+                             ValueRange args);
 
   func::FuncOp old, fn;
   KernelLibrary &lib;
   OpBuilder b;
-  DictionaryAttr offsets;
+  DictionaryAttr offsets, scaleOffsets;
   int64_t weightsBytes, kvBytes;
   IoLayout io;
   Location loc = UnknownLoc::get(old.getContext());
@@ -94,6 +103,8 @@ private:
   Value posArg, nValidArg, returned;
   DenseMap<Value, Value> buffers;
   llvm::StringMap<Value> paramViews;
+  /// A quantized param's code-plane view -> its parameter-plane view.
+  DenseMap<Value, Value> scalePlanes;
 };
 
 Value GpuStepLowering::view(Value base, int64_t offset, int64_t n, Type t) {
@@ -138,6 +149,43 @@ LogicalResult GpuStepLowering::checkPosition(Operation *op, Value pos) {
             "CUDA target (it is read on the device)";
 }
 
+LogicalResult GpuStepLowering::addWeight(Operation *op, Value weight,
+                                         LinearSpec &spec,
+                                         SmallVectorImpl<Value> &args) {
+  Value w = buffer(op, weight);
+  if (!w)
+    return failure();
+  args.push_back(w);
+  auto shape = cast<ShapedType>(weight.getType());
+  spec.n = shape.getDimSize(0);
+  spec.k = shape.getDimSize(1);
+  if (auto q = dyn_cast<tfm::QWeightType>(weight.getType())) {
+    spec.quant.bits = q.getBits();
+    spec.quant.group = q.getGroupSize();
+    spec.quant.scaleT = q.getScaleType();
+    spec.quant.rowBytes = q.getRowBytes();
+    args.push_back(scalePlanes.lookup(w));
+  } else {
+    spec.wT = elementType(w);
+  }
+  return success();
+}
+
+LogicalResult GpuStepLowering::launchLinear(Operation *op,
+                                            const LinearSpec &spec,
+                                            ValueRange args) {
+  std::string why = KernelLibrary::linearUnsupported(spec);
+  if (!why.empty())
+    return op->emitOpError() << why;
+  KernelLaunch kernel = lib.fusedLinear(spec);
+  if (!kernel.func)
+    return op->emitOpError()
+           << "has no CUDA kernel for " << spec.m << " rows of " << spec.n
+           << "x" << spec.k << " weights yet (the fused prefill GEMM)";
+  launch(kernel, args);
+  return success();
+}
+
 LogicalResult GpuStepLowering::lower(Operation *op) {
   loc = op->getLoc();
   auto typeOf = [](Value v) { return elementType(v); };
@@ -152,7 +200,21 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
                << "has no packed offset; run tfm-layout-weights first";
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointAfterValue(ioBuf);
-      v = view(weights, offset.getInt(), numElements(p), typeOf(p));
+      if (auto q = dyn_cast<tfm::QWeightType>(p.getType())) {
+        // Two planes: the codes as bytes, then the (scale, zero) pairs.
+        auto scales = scaleOffsets.getAs<IntegerAttr>(name);
+        if (!scales)
+          return p.emitOpError() << "is quantized but the packing recipe has "
+                                    "no parameter plane for it; run "
+                                    "tfm-layout-weights on the quantized IR";
+        v = view(weights, offset.getInt(), q.getDataBytes(),
+                 IntegerType::get(p.getContext(), 8));
+        scalePlanes[v] = view(weights, scales.getInt(),
+                              q.getNumRows() * q.getNumGroups() * 2,
+                              q.getScaleType());
+      } else {
+        v = view(weights, offset.getInt(), numElements(p), typeOf(p));
+      }
     }
     buffers[p] = v;
     return success();
@@ -209,6 +271,109 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
                        typeOf(out)),
            {x, w, out});
     buffers[n.getResult()] = out;
+    return success();
+  }
+  if (auto l = dyn_cast<tfm::LinearOp>(op);
+      l && isa<tfm::QWeightType>(l.getWeight().getType())) {
+    // Quantized weights: the fused kernels, with nothing fused.
+    Value x = buffer(op, l.getInput());
+    if (!x)
+      return failure();
+    LinearSpec spec;
+    SmallVector<Value> args{x};
+    if (failed(addWeight(op, l.getWeight(), spec, args)))
+      return failure();
+    spec.xT = typeOf(x);
+    spec.m = numElements(x) / spec.k;
+    if (l.getBias()) {
+      Value bias = buffer(op, l.getBias());
+      if (!bias)
+        return failure();
+      spec.biasT = typeOf(bias);
+      args.push_back(bias);
+    }
+    Value out = output(l.getResult());
+    spec.yT = typeOf(out);
+    args.push_back(out);
+    if (failed(launchLinear(op, spec, args)))
+      return failure();
+    buffers[l.getResult()] = out;
+    return success();
+  }
+  if (auto f = dyn_cast<tfm::FusedLinearOp>(op)) {
+    Value x = buffer(op, f.getInput());
+    if (!x)
+      return failure();
+    LinearSpec spec;
+    SmallVector<Value> args{x};
+    if (failed(addWeight(op, f.getWeight(), spec, args)))
+      return failure();
+    spec.xT = typeOf(x);
+    spec.m = numElements(x) / spec.k;
+    spec.swiglu = f.getSwiglu();
+    for (auto [operand, type] :
+         {std::pair(f.getBias(), &spec.biasT),
+          std::pair(f.getNormWeight(), &spec.normT),
+          std::pair(f.getResidual(), &spec.residualT)}) {
+      if (!operand)
+        continue;
+      Value m = buffer(op, operand);
+      if (!m)
+        return failure();
+      *type = typeOf(m);
+      args.push_back(m);
+    }
+    if (spec.normT)
+      spec.eps = f.getEps() ? f.getEps()->convertToDouble() : 0.0;
+    Value out = output(f.getResult());
+    spec.yT = typeOf(out);
+    args.push_back(out);
+    if (failed(launchLinear(op, spec, args)))
+      return failure();
+    buffers[f.getResult()] = out;
+    return success();
+  }
+  if (auto f = dyn_cast<tfm::FusedQkvOp>(op)) {
+    if (failed(checkPosition(op, f.getPosition())))
+      return failure();
+    Value x = buffer(op, f.getInput());
+    Value kc = buffer(op, f.getKeyCache()), vc = buffer(op, f.getValueCache());
+    if (!x || !kc || !vc)
+      return failure();
+    LinearSpec spec;
+    SmallVector<Value> args{x};
+    if (failed(addWeight(op, f.getWeight(), spec, args)))
+      return failure();
+    spec.xT = typeOf(x);
+    spec.m = numElements(x) / spec.k;
+    for (auto [operand, type] : {std::pair(f.getBias(), &spec.biasT),
+                                 std::pair(f.getNormWeight(), &spec.normT)}) {
+      if (!operand)
+        continue;
+      Value m = buffer(op, operand);
+      if (!m)
+        return failure();
+      *type = typeOf(m);
+      args.push_back(m);
+    }
+    if (spec.normT)
+      spec.eps = f.getEps() ? f.getEps()->convertToDouble() : 0.0;
+    spec.qkv = true;
+    spec.heads = f.getNumHeads();
+    spec.kvHeads = f.getNumKvHeads();
+    spec.headDim = f.getHeadDim();
+    spec.capacity = f.getKeyCache().getType().getDimSize(1);
+    spec.invFreqs = f.getInverseFrequencies();
+    spec.cacheT = typeOf(kc);
+    Value query = output(f.getQuery());
+    spec.yT = typeOf(query);
+    args.append({query, kc, vc, scalars});
+    if (failed(launchLinear(op, spec, args)))
+      return failure();
+    // The caches are written in place, as kv_append's are.
+    buffers[f.getQuery()] = query;
+    buffers[f.getNewKeyCache()] = kc;
+    buffers[f.getNewValueCache()] = vc;
     return success();
   }
   if (auto l = dyn_cast<tfm::LinearOp>(op)) {
@@ -446,8 +611,7 @@ struct TfmLowerToGPUPass
 
     KernelLibrary lib(module);
     for (func::FuncOp fn : steps) {
-      GpuStepLowering step(fn, lib, stepBuffers.offsets,
-                           stepBuffers.weightsBytes, stepBuffers.kvBytes, io);
+      GpuStepLowering step(fn, lib, stepBuffers, io);
       if (failed(step.run()))
         return signalPassFailure();
     }

@@ -69,3 +69,65 @@ module attributes {tfm.weights = {bytes = 1048576 : i64, recipe = [{param = "w",
     return %s : tensor<1x8xf32>
   }
 }
+
+// -----
+
+// A quantized weight's (scale, zero) plane must be in the packing recipe.
+module attributes {tfm.weights = {bytes = 1048576 : i64, recipe = [{param = "w", offset = 0 : i64}, {param = "q", offset = 16384 : i64}]}} {
+  func.func @decode(%t: tensor<1xi32>, %p: index) -> tensor<1x64xf32> {
+    %w = tfm.param @w : tensor<16x256xf32>
+    %x = tfm.embedding %w[%t] : tensor<16x256xf32>, tensor<1xi32> -> tensor<1x256xf32>
+    // expected-error @+1 {{'tfm.param' op is quantized but the packing recipe has no parameter plane for it; run tfm-layout-weights on the quantized IR}}
+    %q = tfm.param @q : !tfm.qweight<64x256xi4, group = 128, scale = f16>
+    %y = tfm.linear %x, %q : tensor<1x256xf32>, !tfm.qweight<64x256xi4, group = 128, scale = f16> -> tensor<1x64xf32>
+    return %y : tensor<1x64xf32>
+  }
+}
+
+// -----
+
+// The GEMV reads a row's codes 16 bytes at a time and gives each load one
+// (scale, zero): int4 groups are whole multiples of 32 codes (or one group
+// spans the row).
+module attributes {tfm.weights = {bytes = 1048576 : i64, recipe = [{param = "w", offset = 0 : i64}, {param = "q", offset = 16384 : i64, quant = {scales_offset = 65536 : i64}}]}} {
+  func.func @decode(%t: tensor<1xi32>, %p: index) -> tensor<1x64xf32> {
+    %w = tfm.param @w : tensor<16x256xf32>
+    %x = tfm.embedding %w[%t] : tensor<16x256xf32>, tensor<1xi32> -> tensor<1x256xf32>
+    %q = tfm.param @q : !tfm.qweight<64x256xi4, group = 48, scale = f16>
+    // expected-error @+1 {{a quantization group of 48 is not supported by the CUDA linear kernels: int4 groups must be a multiple of 32 elements (one 16-byte load) or span the whole row}}
+    %y = tfm.fused_linear %x, %q : tensor<1x256xf32>, !tfm.qweight<64x256xi4, group = 48, scale = f16> -> tensor<1x64xf32>
+    return %y : tensor<1x64xf32>
+  }
+}
+
+// -----
+
+// int8 likewise, by 16 codes.
+module attributes {tfm.weights = {bytes = 1048576 : i64, recipe = [{param = "w", offset = 0 : i64}, {param = "q", offset = 16384 : i64, quant = {scales_offset = 65536 : i64}}]}} {
+  func.func @decode(%t: tensor<1xi32>, %p: index) -> tensor<1x64xf32> {
+    %w = tfm.param @w : tensor<16x256xf32>
+    %x = tfm.embedding %w[%t] : tensor<16x256xf32>, tensor<1xi32> -> tensor<1x256xf32>
+    %q = tfm.param @q : !tfm.qweight<64x256xi8, group = 8, scale = f32>
+    // expected-error @+1 {{a quantization group of 8 is not supported by the CUDA linear kernels: int8 groups must be a multiple of 16 elements (one 16-byte load) or span the whole row}}
+    %y = tfm.linear %x, %q : tensor<1x256xf32>, !tfm.qweight<64x256xi8, group = 8, scale = f32> -> tensor<1x64xf32>
+    return %y : tensor<1x64xf32>
+  }
+}
+
+// -----
+
+// fused_qkv writes the caches at the position read on the device.
+module attributes {tfm.weights = {bytes = 1048576 : i64, recipe = [{param = "w", offset = 0 : i64}, {param = "qkv", offset = 16384 : i64}]}} {
+  func.func @decode(%t: tensor<1xi32>, %p: index) -> tensor<1x2x16xf32> {
+    %w = tfm.param @w : tensor<16x64xf32>
+    %x = tfm.embedding %w[%t] : tensor<16x64xf32>, tensor<1xi32> -> tensor<1x64xf32>
+    %kc = tfm.kv_cache key[0] : tensor<1x8x16xf32>
+    %vc = tfm.kv_cache value[0] : tensor<1x8x16xf32>
+    %wqkv = tfm.param @qkv : tensor<64x64xf32>
+    %c1 = arith.constant 1 : index
+    %p1 = arith.addi %p, %c1 : index
+    // expected-error @+1 {{position must be the step function's position argument for the CUDA target (it is read on the device)}}
+    %q, %kc2, %vc2 = tfm.fused_qkv %x, %wqkv into %kc, %vc[%p1] {theta = 1.0e+04 : f64} : tensor<1x64xf32>, tensor<64x64xf32>, tensor<1x8x16xf32> -> tensor<1x2x16xf32>
+    return %q : tensor<1x2x16xf32>
+  }
+}
