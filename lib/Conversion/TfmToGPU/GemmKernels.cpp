@@ -1,0 +1,877 @@
+//===- GemmKernels.cpp - the prefill GEMM of a LinearSpec -----------------===//
+//
+// z = x' . W^T for m > 1 rows, with the prologue and epilogues of a
+// LinearSpec (KernelBuilders.h) fused in. A block of 256 threads owns a
+// bm x bn tile of z and walks k in steps of bk:
+//
+//   - staging: each thread loads chunks of 8 consecutive k elements of one
+//     row of x or W (one 16-byte load for 16-bit floats, 8 or 4 bytes of
+//     codes for int8/int4), turns them into f32 (RMSNorm for x: x * r * w
+//     with r = rsqrt(mean(x^2) + eps) of the row, computed by the block
+//     before the loop; dequantization (q - zero) * scale for W) and stores
+//     them to shared memory. The next tile's chunks are loaded into
+//     registers before the current tile is multiplied, so their latency
+//     hides behind the arithmetic; full-precision weights never exist in
+//     global memory.
+//   - multiply, on one of two paths:
+//       mma:  16-bit activations (f16, bf16). Tiles are stored in shared
+//             memory in that type, k-contiguous ([row][bk + 8] halves, the
+//             padding keeps fragment loads free of bank conflicts), and the
+//             eight warps (2 along m, 4 along n) multiply them with
+//             mma.sync.m16n8k16 (f32 accumulators). Dequantized weights and
+//             normalised x are rounded to the activation type.
+//       simt: f32 activations. Tiles are stored as f32, k-major, and each
+//             thread of a 16 x 16 grid accumulates a tm x tn patch with f32
+//             FMAs (rows ty*tm .. +tm, columns in groups of four).
+//   - epilogue: each thread owns its output columns in adjacent pairs
+//     (2i, 2i + 1), which is what SwiGLU (gate, up) and RoPE (rotate-half
+//     partners in pair order) need: bias, then residual, SwiGLU or the qkv
+//     scatter (RoPE of q and k at position pos + r with RowKernels' angle
+//     math, q to y in rotate-half layout, k and v into the caches).
+//
+// Extents need not be multiples of the tiles: rows, columns and k beyond the
+// edges are zero-filled in staging (addresses are clamped, so nothing out of
+// bounds is read) and skipped in the epilogue.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilders.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cstdlib>
+#include <optional>
+
+using namespace mlir;
+using namespace monocard::gpu_kernels;
+
+namespace {
+
+constexpr int64_t kThreads = 256;
+constexpr int64_t kChunk = 8; // k elements per staging load
+
+/// One block's share of the output and how its threads split it.
+struct Tiling {
+  bool mma = false;
+  int64_t bm = 0, bn = 0, bk = 0;
+  // simt: a tm x tn patch per thread of a 16 x 16 grid.
+  int64_t tm = 0, tn = 0;
+  // mma: warps along m and n; each warp owns (bm / wm) x (bn / wn), i.e.
+  // mi x ni fragments of 16 x 8.
+  int64_t wm = 2, wn = 4;
+  bool forced = false; // by MONOCARD_GEMM_TILE
+  int64_t mi() const { return bm / wm / 16; }
+  int64_t ni() const { return bn / wn / 8; }
+  /// Row stride of the mma tiles in shared memory, in 32-bit words (pairs
+  /// of halves): bk halves plus 8 of padding.
+  int64_t ldw() const { return bk / 2 + 4; }
+};
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+bool isHalf(Type t) { return t && (t.isF16() || t.isBF16()); }
+
+/// MONOCARD_GEMM_TILE=BMxBN forces a tile (one the path supports) for tests
+/// and tuning; the kernel name records it.
+std::optional<std::pair<int64_t, int64_t>> forcedTile() {
+  const char *env = std::getenv("MONOCARD_GEMM_TILE");
+  if (!env)
+    return std::nullopt;
+  auto [a, b] = StringRef(env).split('x');
+  int64_t bm, bn;
+  if (a.getAsInteger(10, bm) || b.getAsInteger(10, bn))
+    return std::nullopt;
+  return std::make_pair(bm, bn);
+}
+
+/// The largest tile that still gives every SM of an H100 (132) a block;
+/// small problems take the smallest tile.
+Tiling chooseTiling(const LinearSpec &s) {
+  constexpr int64_t kSMs = 132;
+  auto blocks = [&](int64_t bm, int64_t bn) {
+    return ceilDiv(s.m, bm) * ceilDiv(s.n, bn);
+  };
+  std::optional<std::pair<int64_t, int64_t>> forced = forcedTile();
+  Tiling t;
+  t.mma = isHalf(s.xT);
+  if (t.mma) {
+    static constexpr int64_t cands[][2] = {
+        {128, 128}, {64, 128}, {64, 64}, {32, 64}, {32, 32}};
+    t.bk = 32;
+    for (auto [bm, bn] : cands) {
+      if (forced && forced->first == bm && forced->second == bn) {
+        t.bm = bm;
+        t.bn = bn;
+        t.forced = true;
+        return t;
+      }
+    }
+    for (auto [bm, bn] : cands) {
+      t.bm = bm;
+      t.bn = bn;
+      if (blocks(bm, bn) >= kSMs)
+        break;
+    }
+    return t;
+  }
+  t.bk = 16;
+  bool big = blocks(128, 128) >= kSMs;
+  if (forced && forced->first == forced->second &&
+      (forced->first == 128 || forced->first == 64)) {
+    big = forced->first == 128;
+    t.forced = true;
+  }
+  if (big) {
+    t.bm = t.bn = 128;
+    t.tm = t.tn = 8;
+  } else {
+    t.bm = t.bn = 64;
+    t.tm = t.tn = 4;
+  }
+  return t;
+}
+
+std::string epsName(double eps) {
+  std::string s = llvm::formatv("{0:e}", eps).str();
+  std::replace(s.begin(), s.end(), '+', 'p');
+  std::replace(s.begin(), s.end(), '-', 'm');
+  std::replace(s.begin(), s.end(), '.', 'd');
+  return s;
+}
+
+/// Builds the body of one GEMM kernel.
+class GemmBuilder {
+public:
+  GemmBuilder(KernelEmitter &e, const LinearSpec &s, const Tiling &t,
+              StringRef freqTable)
+      : e(e), b(e.builder()), s(s), t(t), freqTable(freqTable),
+        vecK(s.k % kChunk == 0), f32(b.getF32Type()) {}
+
+  void build(ValueRange args, ValueRange wg);
+
+private:
+  // Staging: raw loads of one chunk (kept in registers across the
+  // multiply), then conversion to vector<8xf32> and the shared store.
+  SmallVector<Value> loadX(Value row, Value kc);
+  Value convertX(ValueRange raw, Value rowLocal, Value row, Value kc);
+  SmallVector<Value> loadW(Value nrow, Value kc);
+  Value convertW(ValueRange raw, Value nrow, Value kc);
+  SmallVector<Value> loadFloat(Value mem, Value row, int64_t rows, Value kc);
+  Value widenFloat(ValueRange raw, Value row, int64_t rows, Value kc);
+  Value maskTail(Value v, Value kc);
+  /// Loads of the whole next tile: per x chunk, then per W chunk.
+  SmallVector<Value> loadTile(Value k0);
+  /// Converts and stores a tile loaded by loadTile.
+  void storeTile(ValueRange raw, Value k0);
+  /// The chunk (row, k offset) of staging pass p of this thread.
+  std::pair<Value, Value> chunkOf(int64_t p, int64_t chunks);
+  void storeChunk(Value shared, int64_t tileRows, Value rowLocal,
+                  Value kcLocal, Value v);
+  Value rawIsMmaType(ValueRange raw, Value ok);
+
+  void normPrologue();
+  SmallVector<Value> multiplySimt(ValueRange acc);
+  SmallVector<Value> multiplyMma(ValueRange acc);
+  void epilogueSimt(ValueRange acc);
+  void epilogueMma(ValueRange acc);
+  /// Output columns col, col + 1 (col even) of row `row`.
+  void emitPair(Value row, Value col, Value z0, Value z1);
+  void emitColumn(Value row, Value col, Value z);
+
+  VectorType vecType(int64_t n, Type elt) { return VectorType::get({n}, elt); }
+  Value splat(Value v, int64_t n) {
+    return vector::BroadcastOp::create(b, vecType(n, v.getType()), v);
+  }
+  Value extract(Value v, int64_t i) {
+    return vector::ExtractOp::create(b, v, ArrayRef<int64_t>{i});
+  }
+  Value rawLoad(Value mem, Value i) {
+    return memref::LoadOp::create(b, mem, ValueRange{i});
+  }
+  Value rawVector(Value mem, Value i, int64_t n) {
+    Type elt = cast<MemRefType>(mem.getType()).getElementType();
+    int64_t bytes = n * elt.getIntOrFloatBitWidth() / 8;
+    return vector::LoadOp::create(b, vecType(n, elt), mem, ValueRange{i},
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(std::min<int64_t>(bytes, 16)));
+  }
+  Value toF32(Value v) {
+    Type elt = getElementTypeOrSelf(v.getType());
+    if (elt.isF32())
+      return v;
+    Type to = f32;
+    if (auto vt = dyn_cast<VectorType>(v.getType()))
+      to = vecType(vt.getNumElements(), f32);
+    return arith::ExtFOp::create(b, to, v);
+  }
+
+  KernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  const LinearSpec &s;
+  Tiling t;
+  StringRef freqTable;
+  bool vecK;
+  Type f32;
+
+  Value x, w, codes, params, bias, normW, residual, y, kCache, vCache,
+      scalars;
+  Value invRows, xs, ws;
+  Value tid, m0, n0;
+  Value freqs, pos; // qkv: the RoPE table and the chunk's first position
+  // The number of raw values of one x chunk and one W chunk.
+  size_t xRaw = 0, wRaw = 0;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Staging
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> GemmBuilder::loadFloat(Value mem, Value row, int64_t rows,
+                                          Value kc) {
+  if (vecK) {
+    // Whole chunks are in or out of k; out-of-range chunks read element 0.
+    Value ok = e.land(e.lt(row, e.idx(rows)), e.lt(kc, e.idx(s.k)));
+    Value i = e.select(ok, e.add(e.mul(row, e.idx(s.k)), kc), e.idx(0));
+    return {rawVector(mem, i, kChunk)};
+  }
+  SmallVector<Value> out;
+  Value base = e.mul(e.min(row, e.idx(rows - 1)), e.idx(s.k));
+  for (int64_t j = 0; j < kChunk; ++j)
+    out.push_back(rawLoad(
+        mem, e.add(base, e.min(e.add(kc, e.idx(j)), e.idx(s.k - 1)))));
+  return out;
+}
+
+Value GemmBuilder::widenFloat(ValueRange raw, Value row, int64_t rows,
+                              Value kc) {
+  Value rowOk = e.lt(row, e.idx(rows));
+  if (vecK) {
+    Value ok = e.land(rowOk, e.lt(kc, e.idx(s.k)));
+    return e.select(ok, toF32(raw[0]), e.zeroVector(kChunk));
+  }
+  SmallVector<Value> vals;
+  for (int64_t j = 0; j < kChunk; ++j) {
+    Value ok = e.land(rowOk, e.lt(e.add(kc, e.idx(j)), e.idx(s.k)));
+    vals.push_back(e.select(ok, toF32(raw[j]), e.f32(0)));
+  }
+  return vector::FromElementsOp::create(b, vecType(kChunk, f32), vals);
+}
+
+Value GemmBuilder::maskTail(Value v, Value kc) {
+  if (vecK)
+    return v;
+  SmallVector<Value> vals;
+  for (int64_t j = 0; j < kChunk; ++j)
+    vals.push_back(e.select(e.lt(e.add(kc, e.idx(j)), e.idx(s.k)),
+                            extract(v, j), e.f32(0)));
+  return vector::FromElementsOp::create(b, vecType(kChunk, f32), vals);
+}
+
+SmallVector<Value> GemmBuilder::loadX(Value row, Value kc) {
+  SmallVector<Value> raw = loadFloat(x, row, s.m, kc);
+  if (s.normT) {
+    // The norm weight's chunk rides along with the chunk of x.
+    if (vecK) {
+      raw.push_back(rawVector(
+          normW, e.select(e.lt(kc, e.idx(s.k)), kc, e.idx(0)), kChunk));
+    } else {
+      for (int64_t j = 0; j < kChunk; ++j)
+        raw.push_back(
+            rawLoad(normW, e.min(e.add(kc, e.idx(j)), e.idx(s.k - 1))));
+    }
+  }
+  return raw;
+}
+
+Value GemmBuilder::convertX(ValueRange raw, Value rowLocal, Value row,
+                            Value kc) {
+  size_t own = vecK ? 1 : kChunk;
+  Value v = widenFloat(raw.take_front(own), row, s.m, kc);
+  if (!s.normT)
+    return v;
+  Value nw;
+  if (vecK) {
+    nw = toF32(raw[own]);
+  } else {
+    SmallVector<Value> vals;
+    for (int64_t j = 0; j < kChunk; ++j)
+      vals.push_back(toF32(raw[own + j]));
+    nw = vector::FromElementsOp::create(b, vecType(kChunk, f32), vals);
+  }
+  // As rmsNorm: (x * r) * w, in f32. Masked elements stay zero.
+  Value r = memref::LoadOp::create(b, invRows, ValueRange{rowLocal});
+  return e.fmul(e.fmul(v, splat(r, kChunk)), nw);
+}
+
+SmallVector<Value> GemmBuilder::loadW(Value nrow, Value kc) {
+  if (!s.quant)
+    return loadFloat(w, nrow, s.n, kc);
+  const QuantLayout &q = s.quant;
+  int64_t groups = q.groups(s.k);
+  Value ok = e.land(e.lt(nrow, e.idx(s.n)), e.lt(kc, e.idx(s.k)));
+  // Codes: 8 bytes (int8) or 4 (int4) at the chunk, inside the row (rows
+  // are padded to 16 bytes, so a chunk that starts before k ends in it).
+  int64_t bytes = kChunk * q.bits / 8;
+  Value byteOff = q.bits == 8 ? kc : e.div(kc, e.idx(2));
+  Value ci = e.select(ok, e.add(e.mul(nrow, e.idx(q.rowBytes)), byteOff),
+                      e.idx(0));
+  SmallVector<Value> raw{rawVector(codes, ci, bytes)};
+  Value rowBase = e.mul(e.min(nrow, e.idx(s.n - 1)), e.idx(groups));
+  auto pairAt = [&](Value kk) {
+    Value g = e.min(e.div(kk, e.idx(q.group)), e.idx(groups - 1));
+    Value pi = e.mul(e.add(rowBase, g), e.idx(2));
+    raw.push_back(rawLoad(params, pi));
+    raw.push_back(rawLoad(params, e.add(pi, e.idx(1))));
+  };
+  if (q.group % kChunk == 0 || groups == 1) {
+    pairAt(kc);
+  } else {
+    for (int64_t j = 0; j < kChunk; ++j)
+      pairAt(e.add(kc, e.idx(j)));
+  }
+  return raw;
+}
+
+Value GemmBuilder::convertW(ValueRange raw, Value nrow, Value kc) {
+  if (!s.quant)
+    return widenFloat(raw, nrow, s.n, kc);
+  const QuantLayout &q = s.quant;
+  auto v8 = vecType(kChunk, f32);
+  Value codesV = raw[0];
+  Value qv;
+  if (q.bits == 8) {
+    qv = arith::SIToFPOp::create(b, v8, codesV);
+  } else {
+    // Byte j holds elements 2j (low nibble) and 2j + 1 (high nibble).
+    auto i32x4 = vecType(4, b.getI32Type());
+    Value wide = arith::ExtUIOp::create(b, i32x4, codesV);
+    Value lo = arith::AndIOp::create(
+        b, wide, splat(e.i32(15), 4));
+    Value hi = arith::ShRUIOp::create(b, wide, splat(e.i32(4), 4));
+    Value inter = vector::ShuffleOp::create(
+        b, lo, hi, ArrayRef<int64_t>{0, 4, 1, 5, 2, 6, 3, 7});
+    qv = arith::UIToFPOp::create(b, v8, inter);
+  }
+  Value scale, zero;
+  if (raw.size() == 3) {
+    scale = splat(toF32(raw[1]), kChunk);
+    zero = splat(toF32(raw[2]), kChunk);
+  } else {
+    SmallVector<Value> sc, ze;
+    for (int64_t j = 0; j < kChunk; ++j) {
+      sc.push_back(toF32(raw[1 + 2 * j]));
+      ze.push_back(toF32(raw[2 + 2 * j]));
+    }
+    scale = vector::FromElementsOp::create(b, v8, sc);
+    zero = vector::FromElementsOp::create(b, v8, ze);
+  }
+  Value v = e.fmul(e.fsub(qv, zero), scale);
+  Value ok = e.land(e.lt(nrow, e.idx(s.n)), e.lt(kc, e.idx(s.k)));
+  return maskTail(e.select(ok, v, e.zeroVector(kChunk)), kc);
+}
+
+std::pair<Value, Value> GemmBuilder::chunkOf(int64_t p, int64_t chunks) {
+  int64_t perRow = t.bk / kChunk;
+  Value c = e.add(tid, e.idx(p * kThreads));
+  // A partial last pass repeats the last chunk: the duplicates store equal
+  // values to the same place.
+  if (chunks % kThreads)
+    c = e.min(c, e.idx(chunks - 1));
+  return {e.div(c, e.idx(perRow)),
+          e.mul(e.rem(c, e.idx(perRow)), e.idx(kChunk))};
+}
+
+SmallVector<Value> GemmBuilder::loadTile(Value k0) {
+  SmallVector<Value> raw;
+  int64_t xChunks = t.bm * t.bk / kChunk, wChunks = t.bn * t.bk / kChunk;
+  for (int64_t p = 0; p < ceilDiv(xChunks, kThreads); ++p) {
+    auto [rl, kl] = chunkOf(p, xChunks);
+    SmallVector<Value> r = loadX(e.add(m0, rl), e.add(k0, kl));
+    xRaw = r.size();
+    raw.append(r);
+  }
+  for (int64_t p = 0; p < ceilDiv(wChunks, kThreads); ++p) {
+    auto [rl, kl] = chunkOf(p, wChunks);
+    SmallVector<Value> r = loadW(e.add(n0, rl), e.add(k0, kl));
+    wRaw = r.size();
+    raw.append(r);
+  }
+  return raw;
+}
+
+void GemmBuilder::storeChunk(Value shared, int64_t tileRows, Value rowLocal,
+                             Value kcLocal, Value v) {
+  if (!t.mma) {
+    // k-major f32: element (row, kk) at kk * tileRows + row.
+    for (int64_t j = 0; j < kChunk; ++j)
+      memref::StoreOp::create(
+          b, extract(v, j), shared,
+          ValueRange{e.add(e.mul(e.add(kcLocal, e.idx(j)), e.idx(tileRows)),
+                           rowLocal)});
+    return;
+  }
+  // Row-major pairs of halves: one 16-byte store.
+  auto vt = cast<VectorType>(v.getType());
+  if (vt.getElementType().isF32())
+    v = arith::TruncFOp::create(b, vecType(kChunk, s.xT), v);
+  Value packed =
+      vector::BitCastOp::create(b, vecType(kChunk / 2, b.getI32Type()), v);
+  Value word = e.add(e.mul(rowLocal, e.idx(t.ldw())), e.div(kcLocal, e.idx(2)));
+  vector::StoreOp::create(b, packed, shared, ValueRange{word},
+                          /*nontemporal=*/false, llvm::MaybeAlign(16));
+}
+
+/// A raw 16-bit chunk of the mma type, selected against zero: no
+/// conversion needed.
+Value GemmBuilder::rawIsMmaType(ValueRange raw, Value ok) {
+  Value zero = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(vecType(kChunk, s.xT),
+                                FloatAttr::get(s.xT, 0.0)));
+  return e.select(ok, raw[0], zero);
+}
+
+void GemmBuilder::storeTile(ValueRange raw, Value k0) {
+  int64_t xChunks = t.bm * t.bk / kChunk, wChunks = t.bn * t.bk / kChunk;
+  size_t at = 0;
+  for (int64_t p = 0; p < ceilDiv(xChunks, kThreads); ++p) {
+    auto [rl, kl] = chunkOf(p, xChunks);
+    Value row = e.add(m0, rl), kc = e.add(k0, kl);
+    ValueRange r = raw.slice(at, xRaw);
+    at += xRaw;
+    Value v;
+    if (t.mma && vecK && !s.normT)
+      v = rawIsMmaType(r, e.land(e.lt(row, e.idx(s.m)),
+                                 e.lt(kc, e.idx(s.k))));
+    else
+      v = convertX(r, rl, row, kc);
+    storeChunk(xs, t.bm, rl, kl, v);
+  }
+  for (int64_t p = 0; p < ceilDiv(wChunks, kThreads); ++p) {
+    auto [rl, kl] = chunkOf(p, wChunks);
+    Value nrow = e.add(n0, rl), kc = e.add(k0, kl);
+    ValueRange r = raw.slice(at, wRaw);
+    at += wRaw;
+    Value v;
+    if (t.mma && vecK && !s.quant && s.wT == s.xT)
+      v = rawIsMmaType(r, e.land(e.lt(nrow, e.idx(s.n)),
+                                 e.lt(kc, e.idx(s.k))));
+    else
+      v = convertW(r, nrow, kc);
+    storeChunk(ws, t.bn, rl, kl, v);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Prologue and multiply
+//===----------------------------------------------------------------------===//
+
+void GemmBuilder::normPrologue() {
+  // Warp w computes rows w, w + 8, ... of the tile: r = rsqrt(mean(x^2) +
+  // eps) as rmsNorm does, into shared memory.
+  constexpr int64_t warps = kThreads / 32;
+  Value lane = e.rem(tid, e.idx(32)), warp = e.div(tid, e.idx(32));
+  e.forRange(warp, e.idx(t.bm), e.idx(warps), [&](Value rl) {
+    Value row = e.min(e.add(m0, rl), e.idx(s.m - 1));
+    Value base = e.mul(row, e.idx(s.k));
+    Value partial;
+    if (vecK) {
+      Value acc = e.forRange(
+          e.mul(lane, e.idx(kChunk)), e.idx(s.k), e.idx(32 * kChunk),
+          {e.zeroVector(kChunk)},
+          [&](Value c, ValueRange it) -> SmallVector<Value> {
+            Value v = e.loadVector(x, e.add(base, c), kChunk);
+            return {e.vfma(v, v, it[0])};
+          })[0];
+      partial = e.vectorSum(acc);
+    } else {
+      partial = e.forRange(lane, e.idx(s.k), e.idx(32), {e.f32(0)},
+                           [&](Value c, ValueRange it) -> SmallVector<Value> {
+                             Value v = e.load(x, e.add(base, c));
+                             return {e.fma(v, v, it[0])};
+                           })[0];
+    }
+    Value total = e.warpSum(partial);
+    e.ifThen(e.eq(lane, e.idx(0)), [&] {
+      Value mean = e.fdiv(total, e.f32(double(s.k)));
+      Value inv = e.fdiv(e.f32(1.0), e.sqrt(e.fadd(mean, e.f32(s.eps))));
+      memref::StoreOp::create(b, inv, invRows, ValueRange{rl});
+    });
+  });
+  e.barrier();
+}
+
+SmallVector<Value> GemmBuilder::multiplySimt(ValueRange acc) {
+  // Thread (ty, tx) of the 16 x 16 grid: rows ty * tm + i, columns
+  // j * 64 + tx * 4 + q (groups of four, so pairs stay together).
+  Value tx = e.rem(tid, e.idx(16)), ty = e.div(tid, e.idx(16));
+  Value rowOff = e.mul(ty, e.idx(t.tm)), colOff = e.mul(tx, e.idx(4));
+  SmallVector<Value> sums(acc.begin(), acc.end());
+  for (int64_t kk = 0; kk < t.bk; ++kk) {
+    SmallVector<Value> av, bv;
+    for (int64_t i = 0; i < t.tm; i += 4) {
+      Value v = e.loadVector(
+          xs, e.add(e.idx(kk * t.bm + i), rowOff), 4);
+      for (int64_t q = 0; q < 4; ++q)
+        av.push_back(extract(v, q));
+    }
+    for (int64_t j = 0; j < t.tn / 4; ++j) {
+      Value v = e.loadVector(
+          ws, e.add(e.idx(kk * t.bn + j * 64), colOff), 4);
+      for (int64_t q = 0; q < 4; ++q)
+        bv.push_back(extract(v, q));
+    }
+    for (int64_t i = 0; i < t.tm; ++i)
+      for (int64_t j = 0; j < t.tn; ++j)
+        sums[i * t.tn + j] = e.fma(av[i], bv[j], sums[i * t.tn + j]);
+  }
+  return sums;
+}
+
+SmallVector<Value> GemmBuilder::multiplyMma(ValueRange acc) {
+  MLIRContext *ctx = b.getContext();
+  Value lane = e.rem(tid, e.idx(32)), warp = e.div(tid, e.idx(32));
+  Value g = e.div(lane, e.idx(4)), tig = e.rem(lane, e.idx(4));
+  Value wm0 = e.mul(e.div(warp, e.idx(t.wn)), e.idx(t.bm / t.wm));
+  Value wn0 = e.mul(e.rem(warp, e.idx(t.wn)), e.idx(t.bn / t.wn));
+  int64_t ld = t.ldw();
+  auto f32x4 = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+  bool bf16 = s.xT.isBF16();
+  auto operand = [&](Value word) -> Value {
+    if (bf16)
+      return word;
+    return LLVM::BitcastOp::create(b, vecType(2, b.getF16Type()), word);
+  };
+  auto word = [&](Value shared, Value row, int64_t col) {
+    return operand(memref::LoadOp::create(
+        b, shared,
+        ValueRange{e.add(e.mul(row, e.idx(ld)), e.add(tig, e.idx(col)))}));
+  };
+  SmallVector<Value> sums(acc.begin(), acc.end());
+  NVVM::MMATypes ptxType = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  for (int64_t ks = 0; ks < t.bk / 16; ++ks) {
+    // A fragments (m16 x k16, row): rows g and g + 8, word columns tig and
+    // tig + 4 of the k16 step.
+    SmallVector<SmallVector<Value, 4>> af;
+    for (int64_t i = 0; i < t.mi(); ++i) {
+      Value r = e.add(wm0, e.add(g, e.idx(i * 16)));
+      Value r8 = e.add(r, e.idx(8));
+      af.push_back({word(xs, r, ks * 8), word(xs, r8, ks * 8),
+                    word(xs, r, ks * 8 + 4), word(xs, r8, ks * 8 + 4)});
+    }
+    // B fragments (k16 x n8, col): column g, k words tig and tig + 4.
+    SmallVector<SmallVector<Value, 2>> bfr;
+    for (int64_t j = 0; j < t.ni(); ++j) {
+      Value c = e.add(wn0, e.add(g, e.idx(j * 8)));
+      bfr.push_back({word(ws, c, ks * 8), word(ws, c, ks * 8 + 4)});
+    }
+    for (int64_t i = 0; i < t.mi(); ++i)
+      for (int64_t j = 0; j < t.ni(); ++j) {
+        int64_t at = (i * t.ni() + j) * 4;
+        SmallVector<Value> c(sums.begin() + at, sums.begin() + at + 4);
+        Value d = NVVM::MmaOp::create(
+            b, f32x4, af[i], bfr[j], c, ArrayRef<int64_t>{16, 8, 16},
+            std::nullopt, std::nullopt,
+            std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+            std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                           NVVM::MMALayout::col});
+        for (int64_t q = 0; q < 4; ++q)
+          sums[at + q] =
+              LLVM::ExtractValueOp::create(b, d, ArrayRef<int64_t>{q});
+      }
+  }
+  return sums;
+}
+
+//===----------------------------------------------------------------------===//
+// Epilogue
+//===----------------------------------------------------------------------===//
+
+static Value silu(KernelEmitter &e, Value v) {
+  // As the elementwise kernel: v / (1 + e^-v).
+  return e.fdiv(v, e.fadd(e.f32(1.0), e.exp(e.fsub(e.f32(0), v))));
+}
+
+void GemmBuilder::emitColumn(Value row, Value col, Value z) {
+  // Plain: y[row, col] = z (+ bias) (+ residual).
+  e.ifThen(e.land(e.lt(row, e.idx(s.m)), e.lt(col, e.idx(s.n))), [&] {
+    Value v = z;
+    if (bias)
+      v = e.fadd(v, e.load(bias, col));
+    Value i = e.add(e.mul(row, e.idx(s.n)), col);
+    if (residual)
+      v = e.fadd(v, e.load(residual, i));
+    e.store(y, i, v);
+  });
+}
+
+void GemmBuilder::emitPair(Value row, Value col, Value z0, Value z1) {
+  if (!s.swiglu && !s.qkv) {
+    emitColumn(row, col, z0);
+    emitColumn(row, e.add(col, e.idx(1)), z1);
+    return;
+  }
+  // n is even here: the pair is in or out as a whole.
+  e.ifThen(e.land(e.lt(row, e.idx(s.m)), e.lt(col, e.idx(s.n))), [&] {
+    Value col1 = e.add(col, e.idx(1));
+    if (bias) {
+      z0 = e.fadd(z0, e.load(bias, col));
+      z1 = e.fadd(z1, e.load(bias, col1));
+    }
+    if (s.swiglu) {
+      int64_t width = s.n / 2;
+      Value i = e.add(e.mul(row, e.idx(width)), e.div(col, e.idx(2)));
+      Value v = e.fmul(silu(e, z0), z1);
+      if (residual)
+        v = e.fadd(v, e.load(residual, i));
+      e.store(y, i, v);
+      return;
+    }
+    // qkv: head hc of the [q | k | v] columns; d = col % headDim is even.
+    int64_t dim = s.headDim, half = dim / 2;
+    Value hc = e.div(col, e.idx(dim)), d = e.rem(col, e.idx(dim));
+    Value p = e.add(pos, row);
+    e.ifThenElse(
+        e.lt(hc, e.idx(s.heads + s.kvHeads)),
+        [&] {
+          // RoPE as RowKernels' rope: pair (i, i + half) at position p.
+          Value i = e.div(d, e.idx(2));
+          Value angle = e.fmul(e.indexToF32(p),
+                               memref::LoadOp::create(b, freqs, ValueRange{i}));
+          std::pair<Value, Value> sc = e.sinCos(angle);
+          Value sin = sc.first, cos = sc.second;
+          Value o1 = e.fsub(e.fmul(z0, cos), e.fmul(z1, sin));
+          Value o2 = e.fadd(e.fmul(z1, cos), e.fmul(z0, sin));
+          e.ifThenElse(
+              e.lt(hc, e.idx(s.heads)),
+              [&] {
+                Value base = e.mul(
+                    e.add(e.mul(row, e.idx(s.heads)), hc), e.idx(dim));
+                Value i1 = e.add(base, i);
+                e.store(y, i1, o1);
+                e.store(y, e.add(i1, e.idx(half)), o2);
+              },
+              [&] {
+                e.ifThen(e.lt(p, e.idx(s.capacity)), [&] {
+                  Value h = e.sub(hc, e.idx(s.heads));
+                  Value base = e.mul(
+                      e.add(e.mul(h, e.idx(s.capacity)), p), e.idx(dim));
+                  Value i1 = e.add(base, i);
+                  e.store(kCache, i1, o1);
+                  e.store(kCache, e.add(i1, e.idx(half)), o2);
+                });
+              });
+        },
+        [&] {
+          e.ifThen(e.lt(p, e.idx(s.capacity)), [&] {
+            Value h = e.sub(hc, e.idx(s.heads + s.kvHeads));
+            Value i1 = e.add(
+                e.mul(e.add(e.mul(h, e.idx(s.capacity)), p), e.idx(dim)), d);
+            e.store(vCache, i1, z0);
+            e.store(vCache, e.add(i1, e.idx(1)), z1);
+          });
+        });
+  });
+}
+
+void GemmBuilder::epilogueSimt(ValueRange acc) {
+  Value tx = e.rem(tid, e.idx(16)), ty = e.div(tid, e.idx(16));
+  for (int64_t i = 0; i < t.tm; ++i) {
+    Value row = e.add(m0, e.add(e.mul(ty, e.idx(t.tm)), e.idx(i)));
+    for (int64_t j = 0; j < t.tn / 4; ++j)
+      for (int64_t q = 0; q < 4; q += 2) {
+        Value col = e.add(n0, e.add(e.mul(tx, e.idx(4)),
+                                    e.idx(j * 64 + q)));
+        emitPair(row, col, acc[i * t.tn + j * 4 + q],
+                 acc[i * t.tn + j * 4 + q + 1]);
+      }
+  }
+}
+
+void GemmBuilder::epilogueMma(ValueRange acc) {
+  // Accumulator fragment: c0, c1 at row g, columns 2 tig, 2 tig + 1; c2,
+  // c3 at row g + 8.
+  Value lane = e.rem(tid, e.idx(32)), warp = e.div(tid, e.idx(32));
+  Value g = e.div(lane, e.idx(4)), tig = e.rem(lane, e.idx(4));
+  Value wm0 = e.mul(e.div(warp, e.idx(t.wn)), e.idx(t.bm / t.wm));
+  Value wn0 = e.mul(e.rem(warp, e.idx(t.wn)), e.idx(t.bn / t.wn));
+  for (int64_t i = 0; i < t.mi(); ++i)
+    for (int64_t j = 0; j < t.ni(); ++j) {
+      int64_t at = (i * t.ni() + j) * 4;
+      Value row = e.add(m0, e.add(wm0, e.add(g, e.idx(i * 16))));
+      Value col = e.add(n0, e.add(wn0, e.add(e.mul(tig, e.idx(2)),
+                                             e.idx(j * 8))));
+      emitPair(row, col, acc[at], acc[at + 1]);
+      emitPair(e.add(row, e.idx(8)), col, acc[at + 2], acc[at + 3]);
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// The kernel
+//===----------------------------------------------------------------------===//
+
+void GemmBuilder::build(ValueRange a, ValueRange wg) {
+  size_t next = 0;
+  x = a[next++];
+  if (s.quant) {
+    codes = a[next++];
+    params = a[next++];
+  } else {
+    w = a[next++];
+  }
+  if (s.biasT)
+    bias = a[next++];
+  if (s.normT)
+    normW = a[next++];
+  if (s.residualT)
+    residual = a[next++];
+  y = a[next++];
+  if (s.qkv) {
+    kCache = a[next++];
+    vCache = a[next++];
+    scalars = a[next++];
+  }
+  size_t at = 0;
+  if (s.normT)
+    invRows = wg[at++];
+  xs = wg[at++];
+  ws = wg[at++];
+
+  tid = e.threadId();
+  n0 = e.mul(e.blockId(gpu::Dimension::x), e.idx(t.bn));
+  m0 = e.mul(e.blockId(gpu::Dimension::y), e.idx(t.bm));
+  if (s.qkv) {
+    freqs = memref::GetGlobalOp::create(
+        b, KernelLibrary::flat(s.headDim / 2, f32), freqTable);
+    pos = e.i32ToIndex(
+        memref::LoadOp::create(b, scalars, ValueRange{e.idx(kPos)}));
+  }
+  if (s.normT)
+    normPrologue();
+
+  int64_t accs = t.mma ? t.mi() * t.ni() * 4 : t.tm * t.tn;
+  SmallVector<Value> init(accs, e.f32(0));
+  SmallVector<Value> first = loadTile(e.idx(0));
+  init.append(first);
+  int64_t kTiles = ceilDiv(s.k, t.bk);
+  SmallVector<Value> result = e.forRange(
+      e.idx(0), e.idx(kTiles * t.bk), e.idx(t.bk), init,
+      [&](Value k0, ValueRange it) -> SmallVector<Value> {
+        storeTile(it.drop_front(accs), k0);
+        e.barrier();
+        // The next tile's loads go out before the multiply.
+        SmallVector<Value> raw = loadTile(e.add(k0, e.idx(t.bk)));
+        SmallVector<Value> sums =
+            t.mma ? multiplyMma(it.take_front(accs))
+                  : multiplySimt(it.take_front(accs));
+        e.barrier();
+        sums.append(raw);
+        return sums;
+      });
+  ValueRange acc = ValueRange(result).take_front(accs);
+  if (t.mma)
+    epilogueMma(acc);
+  else
+    epilogueSimt(acc);
+}
+
+KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
+  const LinearSpec &s = spec;
+  assert(s.m >= 1 && s.n >= 1 && s.k >= 1 && "empty GEMM");
+  assert((!s.swiglu || s.n % 2 == 0) && "swiglu needs column pairs");
+  assert((!s.qkv || (s.n == (s.heads + 2 * s.kvHeads) * s.headDim &&
+                     s.headDim % 2 == 0 &&
+                     int64_t(s.invFreqs.size()) == s.headDim / 2 &&
+                     !s.residualT && !s.swiglu)) &&
+         "qkv: n is (heads + 2 kvHeads) headDim");
+  assert((!s.quant || s.quant.bits == 8 || s.quant.bits == 4) &&
+         "int8 or int4 codes");
+  MLIRContext *ctx = module.getContext();
+  Tiling t = chooseTiling(s);
+  Type i8 = IntegerType::get(ctx, 8), i32 = IntegerType::get(ctx, 32);
+
+  std::string table;
+  if (s.qkv)
+    table = constantTable("rope_inv_freq", s.invFreqs);
+
+  // The plain GEMM keeps the name of LinearKernels' gemm.
+  std::string wName =
+      s.quant ? llvm::formatv("q{0}g{1}{2}", s.quant.bits, s.quant.group,
+                              typeName(s.quant.scaleT))
+                    .str()
+              : typeName(s.wT);
+  std::string name = llvm::formatv("gemm_m{0}_n{1}_k{2}_{3}_{4}", s.m, s.n,
+                                   s.k, typeName(s.xT), wName);
+  if (s.biasT)
+    name += "_bias_" + typeName(s.biasT);
+  if (s.normT)
+    name += "_norm_" + typeName(s.normT) + "_eps" + epsName(s.eps);
+  if (s.swiglu)
+    name += "_swiglu";
+  if (s.qkv)
+    name += llvm::formatv("_qkv_h{0}_kv{1}_d{2}_s{3}_{4}_{5}", s.heads,
+                          s.kvHeads, s.headDim, s.capacity,
+                          table.substr(table.rfind('_') + 1),
+                          typeName(s.cacheT))
+                .str();
+  if (s.residualT)
+    name += "_res_" + typeName(s.residualT);
+  name += "_" + typeName(s.yT);
+  if (t.forced)
+    name += llvm::formatv("_tile{0}x{1}", t.bm, t.bn).str();
+
+  SmallVector<Type> args{flat(s.m * s.k, s.xT)};
+  if (s.quant) {
+    args.push_back(flat(s.n * s.quant.rowBytes, i8));
+    args.push_back(flat(s.n * s.quant.groups(s.k) * 2, s.quant.scaleT));
+  } else {
+    args.push_back(flat(s.n * s.k, s.wT));
+  }
+  if (s.biasT)
+    args.push_back(flat(s.n, s.biasT));
+  if (s.normT)
+    args.push_back(flat(s.k, s.normT));
+  int64_t width = s.width();
+  if (s.residualT)
+    args.push_back(flat(s.m * width, s.residualT));
+  args.push_back(flat(s.m * width, s.yT));
+  if (s.qkv) {
+    int64_t cache = s.kvHeads * s.capacity * s.headDim;
+    args.push_back(flat(cache, s.cacheT));
+    args.push_back(flat(cache, s.cacheT));
+    args.push_back(scalarsType());
+  }
+
+  SmallVector<int64_t> wgF32;
+  SmallVector<Type> wgOther;
+  if (s.normT)
+    wgF32.push_back(t.bm);
+  if (t.mma) {
+    wgOther.push_back(flat(t.bm * t.ldw(), i32));
+    wgOther.push_back(flat(t.bn * t.ldw(), i32));
+  } else {
+    wgF32.push_back(t.bk * t.bm);
+    wgF32.push_back(t.bk * t.bn);
+  }
+
+  auto fn = getOrBuild(name, args, wgF32, kThreads,
+                       [&](KernelEmitter &e, ValueRange a, ValueRange wg) {
+                         GemmBuilder(e, s, t, table).build(a, wg);
+                       },
+                       wgOther);
+  // Tiles are read with 16-byte vector loads.
+  for (unsigned i = 0, e = fn.getNumWorkgroupAttributions(); i < e; ++i)
+    fn.setWorkgroupAttributionAttr(i, "llvm.align",
+                                   IntegerAttr::get(IntegerType::get(ctx, 64),
+                                                    16));
+  return {fn,
+          {ceilDiv(s.n, t.bn), ceilDiv(s.m, t.bm), 1},
+          {kThreads, 1, 1}};
+}
