@@ -6,13 +6,16 @@
 //
 //   - staging: each thread loads chunks of 8 consecutive k elements of one
 //     row of x or W (one 16-byte load for 16-bit floats, 8 or 4 bytes of
-//     codes for int8/int4), turns them into f32 (RMSNorm for x: x * r * w
-//     with r = rsqrt(mean(x^2) + eps) of the row, computed by the block
-//     before the loop; dequantization (q - zero) * scale for W) and stores
-//     them to shared memory. The next tile's chunks are loaded into
-//     registers before the current tile is multiplied, so their latency
-//     hides behind the arithmetic; full-precision weights never exist in
-//     global memory.
+//     codes for int8/int4), turns them into f32 (x * normW for the RMSNorm
+//     prologue; dequantization (q - zero) * scale for W) and stores them to
+//     shared memory. The next tile's chunks are loaded into registers before
+//     the current tile is multiplied, so their latency hides behind the
+//     arithmetic; full-precision weights never exist in global memory.
+//   - RMSNorm: the row factor r = rsqrt(mean(x^2) + eps) is a scalar per
+//     row, so it comes out of the dot product: z = r * ((x * normW) . W).
+//     The threads staging a row's chunks also sum their squares on the way
+//     (no extra pass over x), meet through shuffles after the loop, and the
+//     epilogue scales the accumulators by r.
 //   - multiply, on one of two paths:
 //       mma:  16-bit activations (f16, bf16). Tiles are stored in shared
 //             memory in that type, k-contiguous ([row][bk + 8] halves, the
@@ -159,7 +162,8 @@ private:
   // Staging: raw loads of one chunk (kept in registers across the
   // multiply), then conversion to vector<8xf32> and the shared store.
   SmallVector<Value> loadX(Value row, Value kc);
-  Value convertX(ValueRange raw, Value rowLocal, Value row, Value kc);
+  /// x * normW as vector<8xf32>, and the chunk's sum of squares of x.
+  std::pair<Value, Value> convertX(ValueRange raw, Value row, Value kc);
   SmallVector<Value> loadW(Value nrow, Value kc);
   Value convertW(ValueRange raw, Value nrow, Value kc);
   SmallVector<Value> loadFloat(Value mem, Value row, int64_t rows, Value kc);
@@ -167,18 +171,23 @@ private:
   Value maskTail(Value v, Value kc);
   /// Loads of the whole next tile: per x chunk, then per W chunk.
   SmallVector<Value> loadTile(Value k0);
-  /// Converts and stores a tile loaded by loadTile.
-  void storeTile(ValueRange raw, Value k0);
+  /// Converts and stores a tile loaded by loadTile; with the norm, returns
+  /// each x pass's running sum of squares (`squares` in).
+  SmallVector<Value> storeTile(ValueRange raw, Value k0, ValueRange squares);
   /// The chunk (row, k offset) of staging pass p of this thread.
   std::pair<Value, Value> chunkOf(int64_t p, int64_t chunks);
   void storeChunk(Value shared, int64_t tileRows, Value rowLocal,
                   Value kcLocal, Value v);
   Value rawIsMmaType(ValueRange raw, Value ok);
 
-  void normPrologue();
+  /// Combines the sums of squares into r per tile row (shared memory).
+  void normFactors(ValueRange squares);
+  int64_t xPasses() const { return ceilDiv(t.bm * t.bk / kChunk, kThreads); }
   SmallVector<Value> multiplySimt(ValueRange acc);
   SmallVector<Value> multiplyMma(ValueRange acc);
   void epilogueSimt(ValueRange acc);
+  /// z * r of the tile row with the norm prologue, else z.
+  Value scaleRow(Value z, Value rowLocal);
   void epilogueMma(ValueRange acc);
   /// Output columns col, col + 1 (col even) of row `row`.
   void emitPair(Value row, Value col, Value z0, Value z1);
@@ -291,12 +300,12 @@ SmallVector<Value> GemmBuilder::loadX(Value row, Value kc) {
   return raw;
 }
 
-Value GemmBuilder::convertX(ValueRange raw, Value rowLocal, Value row,
-                            Value kc) {
+std::pair<Value, Value> GemmBuilder::convertX(ValueRange raw, Value row,
+                                              Value kc) {
   size_t own = vecK ? 1 : kChunk;
   Value v = widenFloat(raw.take_front(own), row, s.m, kc);
   if (!s.normT)
-    return v;
+    return {v, Value()};
   Value nw;
   if (vecK) {
     nw = toF32(raw[own]);
@@ -306,9 +315,8 @@ Value GemmBuilder::convertX(ValueRange raw, Value rowLocal, Value row,
       vals.push_back(toF32(raw[own + j]));
     nw = vector::FromElementsOp::create(b, vecType(kChunk, f32), vals);
   }
-  // As rmsNorm: (x * r) * w, in f32. Masked elements stay zero.
-  Value r = memref::LoadOp::create(b, invRows, ValueRange{rowLocal});
-  return e.fmul(e.fmul(v, splat(r, kChunk)), nw);
+  // Masked elements are zero and add nothing.
+  return {e.fmul(v, nw), e.vectorSum(e.fmul(v, v))};
 }
 
 SmallVector<Value> GemmBuilder::loadW(Value nrow, Value kc) {
@@ -438,8 +446,10 @@ Value GemmBuilder::rawIsMmaType(ValueRange raw, Value ok) {
   return e.select(ok, raw[0], zero);
 }
 
-void GemmBuilder::storeTile(ValueRange raw, Value k0) {
+SmallVector<Value> GemmBuilder::storeTile(ValueRange raw, Value k0,
+                                          ValueRange squares) {
   int64_t xChunks = t.bm * t.bk / kChunk, wChunks = t.bn * t.bk / kChunk;
+  SmallVector<Value> sums;
   size_t at = 0;
   for (int64_t p = 0; p < ceilDiv(xChunks, kThreads); ++p) {
     auto [rl, kl] = chunkOf(p, xChunks);
@@ -450,8 +460,12 @@ void GemmBuilder::storeTile(ValueRange raw, Value k0) {
     if (t.mma && vecK && !s.normT)
       v = rawIsMmaType(r, e.land(e.lt(row, e.idx(s.m)),
                                  e.lt(kc, e.idx(s.k))));
-    else
-      v = convertX(r, rl, row, kc);
+    else {
+      auto [xv, sq] = convertX(r, row, kc);
+      v = xv;
+      if (sq)
+        sums.push_back(e.fadd(squares[p], sq));
+    }
     storeChunk(xs, t.bm, rl, kl, v);
   }
   for (int64_t p = 0; p < ceilDiv(wChunks, kThreads); ++p) {
@@ -467,44 +481,38 @@ void GemmBuilder::storeTile(ValueRange raw, Value k0) {
       v = convertW(r, nrow, kc);
     storeChunk(ws, t.bn, rl, kl, v);
   }
+  return sums;
 }
 
 //===----------------------------------------------------------------------===//
 // Prologue and multiply
 //===----------------------------------------------------------------------===//
 
-void GemmBuilder::normPrologue() {
-  // Warp w computes rows w, w + 8, ... of the tile: r = rsqrt(mean(x^2) +
-  // eps) as rmsNorm does, into shared memory.
-  constexpr int64_t warps = kThreads / 32;
-  Value lane = e.rem(tid, e.idx(32)), warp = e.div(tid, e.idx(32));
-  e.forRange(warp, e.idx(t.bm), e.idx(warps), [&](Value rl) {
-    Value row = e.min(e.add(m0, rl), e.idx(s.m - 1));
-    Value base = e.mul(row, e.idx(s.k));
-    Value partial;
-    if (vecK) {
-      Value acc = e.forRange(
-          e.mul(lane, e.idx(kChunk)), e.idx(s.k), e.idx(32 * kChunk),
-          {e.zeroVector(kChunk)},
-          [&](Value c, ValueRange it) -> SmallVector<Value> {
-            Value v = e.loadVector(x, e.add(base, c), kChunk);
-            return {e.vfma(v, v, it[0])};
-          })[0];
-      partial = e.vectorSum(acc);
-    } else {
-      partial = e.forRange(lane, e.idx(s.k), e.idx(32), {e.f32(0)},
-                           [&](Value c, ValueRange it) -> SmallVector<Value> {
-                             Value v = e.load(x, e.add(base, c));
-                             return {e.fma(v, v, it[0])};
-                           })[0];
+void GemmBuilder::normFactors(ValueRange squares) {
+  // The bk / 8 chunks of a row in one tile are staged by consecutive lanes
+  // (chunkOf), which hold the row's partial sums over the whole of k.
+  int64_t perRow = t.bk / kChunk, xChunks = t.bm * t.bk / kChunk;
+  Value width = e.i32(32);
+  for (int64_t p = 0; p < xPasses(); ++p) {
+    Value total = squares[p];
+    for (int64_t off = 1; off < perRow; off *= 2) {
+      Value other = gpu::ShuffleOp::create(b, total, e.i32(off), width,
+                                           gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      total = e.fadd(total, other);
     }
-    Value total = e.warpSum(partial);
-    e.ifThen(e.eq(lane, e.idx(0)), [&] {
+    Value c = e.add(tid, e.idx(p * kThreads));
+    // One lane per row; lanes past the last chunk repeat it (chunkOf).
+    Value leader = e.land(e.lt(c, e.idx(xChunks)),
+                          e.eq(e.rem(c, e.idx(perRow)), e.idx(0)));
+    e.ifThen(leader, [&] {
+      // As rmsNorm: 1 / sqrt(mean + eps).
       Value mean = e.fdiv(total, e.f32(double(s.k)));
       Value inv = e.fdiv(e.f32(1.0), e.sqrt(e.fadd(mean, e.f32(s.eps))));
-      memref::StoreOp::create(b, inv, invRows, ValueRange{rl});
+      memref::StoreOp::create(b, inv, invRows,
+                              ValueRange{e.div(c, e.idx(perRow))});
     });
-  });
+  }
   e.barrier();
 }
 
@@ -681,16 +689,23 @@ void GemmBuilder::emitPair(Value row, Value col, Value z0, Value z1) {
   });
 }
 
+Value GemmBuilder::scaleRow(Value z, Value rowLocal) {
+  if (!s.normT)
+    return z;
+  return e.fmul(z, memref::LoadOp::create(b, invRows, ValueRange{rowLocal}));
+}
+
 void GemmBuilder::epilogueSimt(ValueRange acc) {
   Value tx = e.rem(tid, e.idx(16)), ty = e.div(tid, e.idx(16));
   for (int64_t i = 0; i < t.tm; ++i) {
-    Value row = e.add(m0, e.add(e.mul(ty, e.idx(t.tm)), e.idx(i)));
+    Value rl = e.add(e.mul(ty, e.idx(t.tm)), e.idx(i));
+    Value row = e.add(m0, rl);
     for (int64_t j = 0; j < t.tn / 4; ++j)
       for (int64_t q = 0; q < 4; q += 2) {
         Value col = e.add(n0, e.add(e.mul(tx, e.idx(4)),
                                     e.idx(j * 64 + q)));
-        emitPair(row, col, acc[i * t.tn + j * 4 + q],
-                 acc[i * t.tn + j * 4 + q + 1]);
+        emitPair(row, col, scaleRow(acc[i * t.tn + j * 4 + q], rl),
+                 scaleRow(acc[i * t.tn + j * 4 + q + 1], rl));
       }
   }
 }
@@ -705,11 +720,14 @@ void GemmBuilder::epilogueMma(ValueRange acc) {
   for (int64_t i = 0; i < t.mi(); ++i)
     for (int64_t j = 0; j < t.ni(); ++j) {
       int64_t at = (i * t.ni() + j) * 4;
-      Value row = e.add(m0, e.add(wm0, e.add(g, e.idx(i * 16))));
+      Value rl = e.add(wm0, e.add(g, e.idx(i * 16)));
+      Value rl8 = e.add(rl, e.idx(8));
       Value col = e.add(n0, e.add(wn0, e.add(e.mul(tig, e.idx(2)),
                                              e.idx(j * 8))));
-      emitPair(row, col, acc[at], acc[at + 1]);
-      emitPair(e.add(row, e.idx(8)), col, acc[at + 2], acc[at + 3]);
+      emitPair(e.add(m0, rl), col, scaleRow(acc[at], rl),
+               scaleRow(acc[at + 1], rl));
+      emitPair(e.add(m0, rl8), col, scaleRow(acc[at + 2], rl8),
+               scaleRow(acc[at + 3], rl8));
     }
 }
 
@@ -753,29 +771,34 @@ void GemmBuilder::build(ValueRange a, ValueRange wg) {
     pos = e.i32ToIndex(
         memref::LoadOp::create(b, scalars, ValueRange{e.idx(kPos)}));
   }
-  if (s.normT)
-    normPrologue();
 
+  // Loop-carried: the accumulators, the norm's sums of squares (one per x
+  // staging pass), the next tile's raw loads.
   int64_t accs = t.mma ? t.mi() * t.ni() * 4 : t.tm * t.tn;
-  SmallVector<Value> init(accs, e.f32(0));
+  int64_t squares = s.normT ? xPasses() : 0;
+  SmallVector<Value> init(accs + squares, e.f32(0));
   SmallVector<Value> first = loadTile(e.idx(0));
   init.append(first);
   int64_t kTiles = ceilDiv(s.k, t.bk);
   SmallVector<Value> result = e.forRange(
       e.idx(0), e.idx(kTiles * t.bk), e.idx(t.bk), init,
       [&](Value k0, ValueRange it) -> SmallVector<Value> {
-        storeTile(it.drop_front(accs), k0);
+        SmallVector<Value> sq = storeTile(it.drop_front(accs + squares), k0,
+                                          it.slice(accs, squares));
         e.barrier();
         // The next tile's loads go out before the multiply.
         SmallVector<Value> raw = loadTile(e.add(k0, e.idx(t.bk)));
-        SmallVector<Value> sums =
+        SmallVector<Value> next =
             t.mma ? multiplyMma(it.take_front(accs))
                   : multiplySimt(it.take_front(accs));
         e.barrier();
-        sums.append(raw);
-        return sums;
+        next.append(sq);
+        next.append(raw);
+        return next;
       });
   ValueRange acc = ValueRange(result).take_front(accs);
+  if (s.normT)
+    normFactors(ValueRange(result).slice(accs, squares));
   if (t.mma)
     epilogueMma(acc);
   else
