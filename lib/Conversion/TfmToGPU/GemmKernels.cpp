@@ -162,7 +162,7 @@ private:
   // Staging: raw loads of one chunk (kept in registers across the
   // multiply), then conversion to vector<8xf32> and the shared store.
   SmallVector<Value> loadX(Value row, Value kc);
-  /// x * normW as vector<8xf32>, and the chunk's sum of squares of x.
+  /// x * normW as vector<8xf32>, and x (for the sum of squares).
   std::pair<Value, Value> convertX(ValueRange raw, Value row, Value kc);
   SmallVector<Value> loadW(Value nrow, Value kc);
   Value convertW(ValueRange raw, Value nrow, Value kc);
@@ -315,8 +315,7 @@ std::pair<Value, Value> GemmBuilder::convertX(ValueRange raw, Value row,
       vals.push_back(toF32(raw[own + j]));
     nw = vector::FromElementsOp::create(b, vecType(kChunk, f32), vals);
   }
-  // Masked elements are zero and add nothing.
-  return {e.fmul(v, nw), e.vectorSum(e.fmul(v, v))};
+  return {e.fmul(v, nw), v};
 }
 
 SmallVector<Value> GemmBuilder::loadW(Value nrow, Value kc) {
@@ -353,21 +352,34 @@ Value GemmBuilder::convertW(ValueRange raw, Value nrow, Value kc) {
     return widenFloat(raw, nrow, s.n, kc);
   const QuantLayout &q = s.quant;
   auto v8 = vecType(kChunk, f32);
+  // Codes to floats without int-to-float conversions (a quarter-rate
+  // instruction): an unsigned code u below 2^23 or'ed into the bits of 2^23
+  // is the float 2^23 + u, so subtracting 2^23 + (offset + zero) gives
+  // q - zero exactly. int8 codes become unsigned by flipping the sign bit
+  // (u = q + 128).
+  Type i32 = b.getI32Type();
   Value codesV = raw[0];
-  Value qv;
+  Value bits;
+  double bias = 8388608.0; // 2^23
   if (q.bits == 8) {
-    qv = arith::SIToFPOp::create(b, v8, codesV);
+    Type i8 = b.getI8Type();
+    Value flip = splat(arith::ConstantIntOp::create(b, i8, -128), kChunk);
+    Value u = arith::ExtUIOp::create(
+        b, vecType(kChunk, i32), arith::XOrIOp::create(b, codesV, flip));
+    bits = arith::OrIOp::create(b, u, splat(e.i32(0x4B000000), kChunk));
+    bias += 128;
   } else {
     // Byte j holds elements 2j (low nibble) and 2j + 1 (high nibble).
-    auto i32x4 = vecType(4, b.getI32Type());
-    Value wide = arith::ExtUIOp::create(b, i32x4, codesV);
-    Value lo = arith::AndIOp::create(
-        b, wide, splat(e.i32(15), 4));
-    Value hi = arith::ShRUIOp::create(b, wide, splat(e.i32(4), 4));
-    Value inter = vector::ShuffleOp::create(
-        b, lo, hi, ArrayRef<int64_t>{0, 4, 1, 5, 2, 6, 3, 7});
-    qv = arith::UIToFPOp::create(b, v8, inter);
+    Value wide = arith::ExtUIOp::create(b, vecType(4, i32), codesV);
+    Value magic = splat(e.i32(0x4B000000), 4);
+    Value lo = arith::OrIOp::create(
+        b, arith::AndIOp::create(b, wide, splat(e.i32(15), 4)), magic);
+    Value hi = arith::OrIOp::create(
+        b, arith::ShRUIOp::create(b, wide, splat(e.i32(4), 4)), magic);
+    bits = vector::ShuffleOp::create(b, lo, hi,
+                                     ArrayRef<int64_t>{0, 4, 1, 5, 2, 6, 3, 7});
   }
+  Value qv = vector::BitCastOp::create(b, v8, bits);
   Value scale, zero;
   if (raw.size() == 3) {
     scale = splat(toF32(raw[1]), kChunk);
@@ -381,7 +393,8 @@ Value GemmBuilder::convertW(ValueRange raw, Value nrow, Value kc) {
     scale = vector::FromElementsOp::create(b, v8, sc);
     zero = vector::FromElementsOp::create(b, v8, ze);
   }
-  Value v = e.fmul(e.fsub(qv, zero), scale);
+  Value v = e.fmul(e.fsub(qv, e.fadd(zero, splat(e.f32(bias), kChunk))),
+                  scale);
   Value ok = e.land(e.lt(nrow, e.idx(s.n)), e.lt(kc, e.idx(s.k)));
   return maskTail(e.select(ok, v, e.zeroVector(kChunk)), kc);
 }
@@ -461,10 +474,17 @@ SmallVector<Value> GemmBuilder::storeTile(ValueRange raw, Value k0,
       v = rawIsMmaType(r, e.land(e.lt(row, e.idx(s.m)),
                                  e.lt(kc, e.idx(s.k))));
     else {
-      auto [xv, sq] = convertX(r, row, kc);
+      auto [xv, raw] = convertX(r, row, kc);
       v = xv;
-      if (sq)
-        sums.push_back(e.fadd(squares[p], sq));
+      if (raw) {
+        // Masked elements are zero and add nothing.
+        Value sq = squares[p];
+        for (int64_t j = 0; j < kChunk; ++j) {
+          Value xj = extract(raw, j);
+          sq = e.fma(xj, xj, sq);
+        }
+        sums.push_back(sq);
+      }
     }
     storeChunk(xs, t.bm, rl, kl, v);
   }
