@@ -21,6 +21,8 @@
 #include <memory>
 #include <mutex>
 #include <functional>
+#include <map>
+#include <random>
 #include <ucontext.h>
 
 using namespace mlir;
@@ -154,6 +156,7 @@ struct Scheduler {
   std::vector<std::unique_ptr<char[]>> stacks;
   size_t current = 0;
   uint64_t progress = 0; // ops executed, to notice a deadlock
+  std::mt19937 rng{12345};
   std::function<void(int64_t)> body;
 
   static constexpr size_t kStack = 256 * 1024;
@@ -182,10 +185,18 @@ struct Scheduler {
       fibers[i].ctx.uc_link = &main;
       makecontext(&fibers[i].ctx, &Scheduler::trampoline, 0);
     }
+    // Each round resumes the fibers in a new random order, so the stretches
+    // between barriers interleave differently and the race detector sees
+    // more orders.
+    std::vector<size_t> order(fibers.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
     for (;;) {
       bool any = false;
       uint64_t before = progress;
-      for (current = 0; current < fibers.size(); ++current) {
+      std::shuffle(order.begin(), order.end(), rng);
+      for (size_t i : order) {
+        current = i;
         if (fibers[current].done)
           continue;
         any = true;
@@ -214,6 +225,8 @@ public:
       Scheduler::active->yield();
   }
   void wake() {}
+  /// Completed barriers so far: the epoch of shared-memory accesses.
+  uint64_t epoch() const { return generation; }
 
 private:
   int64_t n, count = 0;
@@ -245,6 +258,14 @@ struct BlockState {
   std::vector<std::unique_ptr<Warp>> warps;
   std::array<int64_t, 3> bid{0, 0, 0};
   int64_t size = 0;
+  /// Per element of each workgroup buffer, who touched it since the last
+  /// barrier: a race detector.
+  struct Access {
+    uint64_t epoch = ~uint64_t(0);
+    int64_t writer = -1, reader = -1; // -2: several readers
+    uint64_t bits = 0;
+  };
+  std::map<const Buffer *, std::vector<Access>> tracked;
 };
 
 Type eltOf(Value v) { return getElementTypeOrSelf(v.getType()); }
@@ -315,6 +336,40 @@ private:
     if (align && (i * b->eltBytes()) % int64_t(*align))
       return fail(op, "misaligned: " + b->name + "[" + Twine(i) +
                           "] for alignment " + Twine(*align));
+    return true;
+  }
+  /// Element i of b read (write: stored `bits`) by this thread: a race if
+  /// another thread wrote it, or read it before this write, since the last
+  /// barrier (equal values stored twice are fine).
+  bool track(Operation &op, Buffer *b, int64_t i, bool write, uint64_t bits) {
+    auto it = blk.tracked.find(b);
+    if (it == blk.tracked.end())
+      return true;
+    BlockState::Access &a = it->second[size_t(i)];
+    uint64_t ep = blk.bar.epoch();
+    if (a.epoch != ep) {
+      a = BlockState::Access();
+      a.epoch = ep;
+    }
+    auto race = [&](const Twine &what) {
+      return fail(op, "shared-memory race on " + b->name + "[" + Twine(i) +
+                          "]: " + what);
+    };
+    if (!write) {
+      if (a.writer >= 0 && a.writer != tid)
+        return race("read after a write by thread " + Twine(a.writer) +
+                    " with no barrier between");
+      a.reader = a.reader == -1 || a.reader == tid ? tid : -2;
+      return true;
+    }
+    if (a.reader == -2 || (a.reader >= 0 && a.reader != tid))
+      return race("write after a read by another thread with no barrier "
+                  "between");
+    if (a.writer >= 0 && a.writer != tid && a.bits != bits)
+      return race("different values written by threads " +
+                  Twine(a.writer) + " and " + Twine(tid));
+    a.writer = tid;
+    a.bits = bits;
     return true;
   }
   bool warpSync() {
@@ -668,7 +723,7 @@ bool Thread::exec(Operation &op) {
   if (auto ld = dyn_cast<memref::LoadOp>(op)) {
     Buffer *b = get(ld.getMemRef()).mem;
     int64_t i = iv(ld.getIndices()[0]);
-    if (!access(op, b, i, 1, std::nullopt))
+    if (!access(op, b, i, 1, std::nullopt) || !track(op, b, i, false, 0))
       return false;
     if (isa<FloatType>(b->elt))
       setF(ld.getResult(), {b->getF(i)});
@@ -679,9 +734,10 @@ bool Thread::exec(Operation &op) {
   if (auto st = dyn_cast<memref::StoreOp>(op)) {
     Buffer *b = get(st.getMemRef()).mem;
     int64_t i = iv(st.getIndices()[0]);
-    if (!access(op, b, i, 1, std::nullopt))
-      return false;
     Slot s = get(st.getValueToStore()).e[0];
+    if (!access(op, b, i, 1, std::nullopt) ||
+        !track(op, b, i, true, toBits(s.d, s.i, b->elt)))
+      return false;
     if (isa<FloatType>(b->elt))
       b->setF(i, s.d);
     else
@@ -699,6 +755,8 @@ bool Thread::exec(Operation &op) {
       return false;
     RtVal r;
     for (int64_t k = 0; k < n; ++k) {
+      if (!track(op, b, i + k, false, 0))
+        return false;
       Slot s;
       if (isa<FloatType>(b->elt))
         s.d = b->getF(i + k);
@@ -720,6 +778,9 @@ bool Thread::exec(Operation &op) {
       return false;
     const RtVal &v = get(st.getValueToStore());
     for (int64_t k = 0; k < n; ++k) {
+      Slot sk = v.e[size_t(k)];
+      if (!track(op, b, i + k, true, toBits(sk.d, sk.i, b->elt)))
+        return false;
       if (isa<FloatType>(b->elt))
         b->setF(i + k, v.e[size_t(k)].d);
       else
@@ -935,6 +996,7 @@ std::string monocard::kernelgen::interpret(gpu::GPUFuncOp fn,
               "workgroup" + std::to_string(a.getArgNumber()),
               t.getElementType(), t.getNumElements());
           std::fill(buf->data.begin(), buf->data.end(), 0xff);
+          blk.tracked[buf.get()].resize(size_t(buf->count));
           shared.push_back(std::move(buf));
         }
         bool finished = sched.run(block, [&](int64_t tid) {
@@ -954,7 +1016,7 @@ std::string monocard::kernelgen::interpret(gpu::GPUFuncOp fn,
           SmallVector<RtVal> out;
           th.run(entry, entryArgs, out);
         });
-        if (!finished)
+        if (!finished && !sh.abort)
           return "deadlock: threads wait at a barrier or warp collective "
                  "that the others never reach";
         if (sh.abort)

@@ -5,7 +5,10 @@
 // checked without a GPU. Every thread of a block is an OS thread; barriers
 // and warp collectives (shuffles, mma.sync) synchronise them. Loads and
 // stores are bounds checked; vector accesses are checked against their
-// alignment (buffers are taken to be 256-byte aligned).
+// alignment (buffers are taken to be 256-byte aligned). Workgroup memory
+// starts as NaN patterns and is race checked: an element written by one
+// thread and touched by another with no barrier between is an error. Each
+// scheduling round resumes the threads in a new random order.
 //
 //===----------------------------------------------------------------------===//
 
