@@ -2,8 +2,9 @@
 //
 // A slow, literal interpreter of the kernels the C++ kernel builders emit
 // (the ops of the gpu.func before any lowering), so kernel numerics can be
-// checked without a GPU. Every thread of a block is an OS thread; barriers
-// and warp collectives (shuffles, mma.sync) synchronise them. Loads and
+// checked without a GPU. The threads of a block are fibers of one OS
+// thread, switched where they wait: barriers and warp collectives
+// (shuffles, mma.sync). Loads and
 // stores are bounds checked; vector accesses are checked against their
 // alignment (buffers are taken to be 256-byte aligned). Workgroup memory
 // starts as NaN patterns and is race checked: an element written by one
