@@ -4,13 +4,15 @@
 // LinearSpec (KernelBuilders.h) fused in. A block of 256 threads owns a
 // bm x bn tile of z and walks k in steps of bk:
 //
+//   - pipeline: x and W tiles have two shared-memory buffers each; tile i
+//     is multiplied from one while tile i + 1 is stored to the other and
+//     tile i + 2 is loaded into registers: one barrier per tile.
 //   - staging: each thread loads chunks of 8 consecutive k elements of one
 //     row of x or W (one 16-byte load for 16-bit floats, 8 or 4 bytes of
 //     codes for int8/int4), turns them into f32 (x * normW for the RMSNorm
 //     prologue; dequantization (q - zero) * scale for W) and stores them to
-//     shared memory. The next tile's chunks are loaded into registers before
-//     the current tile is multiplied, so their latency hides behind the
-//     arithmetic; full-precision weights never exist in global memory.
+//     shared memory. Loads run a tile ahead, so their latency hides behind
+//     the arithmetic; full-precision weights never exist in global memory.
 //   - RMSNorm: the row factor r = rsqrt(mean(x^2) + eps) is a scalar per
 //     row, so it comes out of the dot product: z = r * ((x * normW) . W).
 //     The threads staging a row's chunks also sum their squares on the way
@@ -22,7 +24,7 @@
 //             padding keeps fragment loads free of bank conflicts), and the
 //             eight warps (2 along m, 4 along n) multiply them with
 //             mma.sync.m16n8k16 (f32 accumulators). Dequantized weights and
-//             normalised x are rounded to the activation type.
+//             x * normW are rounded to the activation type (r stays f32).
 //       simt: f32 activations. Tiles are stored as f32, k-major, and each
 //             thread of a 16 x 16 grid accumulates a tm x tn patch with f32
 //             FMAs (rows ty*tm .. +tm, columns in groups of four).
@@ -173,18 +175,22 @@ private:
   SmallVector<Value> loadTile(Value k0);
   /// Converts and stores a tile loaded by loadTile; with the norm, returns
   /// each x pass's running sum of squares (`squares` in).
-  SmallVector<Value> storeTile(ValueRange raw, Value k0, ValueRange squares);
+  SmallVector<Value> storeTile(ValueRange raw, Value k0, ValueRange squares,
+                               Value buffer);
   /// The chunk (row, k offset) of staging pass p of this thread.
   std::pair<Value, Value> chunkOf(int64_t p, int64_t chunks);
-  void storeChunk(Value shared, int64_t tileRows, Value rowLocal,
-                  Value kcLocal, Value v);
+  void storeChunk(Value shared, Value offset, int64_t tileRows,
+                  Value rowLocal, Value kcLocal, Value v);
   Value rawIsMmaType(ValueRange raw, Value ok);
 
   /// Combines the sums of squares into r per tile row (shared memory).
   void normFactors(ValueRange squares);
   int64_t xPasses() const { return ceilDiv(t.bm * t.bk / kChunk, kThreads); }
-  SmallVector<Value> multiplySimt(ValueRange acc);
-  SmallVector<Value> multiplyMma(ValueRange acc);
+  SmallVector<Value> multiplySimt(ValueRange acc, Value buffer);
+  SmallVector<Value> multiplyMma(ValueRange acc, Value buffer);
+  /// Elements of one x or W tile buffer in shared memory (two of each).
+  int64_t xTileSize() const { return t.mma ? t.bm * t.ldw() : t.bk * t.bm; }
+  int64_t wTileSize() const { return t.mma ? t.bn * t.ldw() : t.bk * t.bn; }
   void epilogueSimt(ValueRange acc);
   /// z * r of the tile row with the norm prologue, else z.
   Value scaleRow(Value z, Value rowLocal);
@@ -428,15 +434,16 @@ SmallVector<Value> GemmBuilder::loadTile(Value k0) {
   return raw;
 }
 
-void GemmBuilder::storeChunk(Value shared, int64_t tileRows, Value rowLocal,
-                             Value kcLocal, Value v) {
+void GemmBuilder::storeChunk(Value shared, Value offset, int64_t tileRows,
+                             Value rowLocal, Value kcLocal, Value v) {
   if (!t.mma) {
     // k-major f32: element (row, kk) at kk * tileRows + row.
+    Value base = e.add(offset, rowLocal);
     for (int64_t j = 0; j < kChunk; ++j)
       memref::StoreOp::create(
           b, extract(v, j), shared,
           ValueRange{e.add(e.mul(e.add(kcLocal, e.idx(j)), e.idx(tileRows)),
-                           rowLocal)});
+                           base)});
     return;
   }
   // Row-major pairs of halves: one 16-byte store.
@@ -445,7 +452,8 @@ void GemmBuilder::storeChunk(Value shared, int64_t tileRows, Value rowLocal,
     v = arith::TruncFOp::create(b, vecType(kChunk, s.xT), v);
   Value packed =
       vector::BitCastOp::create(b, vecType(kChunk / 2, b.getI32Type()), v);
-  Value word = e.add(e.mul(rowLocal, e.idx(t.ldw())), e.div(kcLocal, e.idx(2)));
+  Value word = e.add(offset, e.add(e.mul(rowLocal, e.idx(t.ldw())),
+                                   e.div(kcLocal, e.idx(2))));
   vector::StoreOp::create(b, packed, shared, ValueRange{word},
                           /*nontemporal=*/false, llvm::MaybeAlign(16));
 }
@@ -460,8 +468,10 @@ Value GemmBuilder::rawIsMmaType(ValueRange raw, Value ok) {
 }
 
 SmallVector<Value> GemmBuilder::storeTile(ValueRange raw, Value k0,
-                                          ValueRange squares) {
+                                          ValueRange squares, Value buffer) {
   int64_t xChunks = t.bm * t.bk / kChunk, wChunks = t.bn * t.bk / kChunk;
+  Value xOff = e.mul(buffer, e.idx(xTileSize()));
+  Value wOff = e.mul(buffer, e.idx(wTileSize()));
   SmallVector<Value> sums;
   size_t at = 0;
   for (int64_t p = 0; p < ceilDiv(xChunks, kThreads); ++p) {
@@ -486,7 +496,7 @@ SmallVector<Value> GemmBuilder::storeTile(ValueRange raw, Value k0,
         sums.push_back(sq);
       }
     }
-    storeChunk(xs, t.bm, rl, kl, v);
+    storeChunk(xs, xOff, t.bm, rl, kl, v);
   }
   for (int64_t p = 0; p < ceilDiv(wChunks, kThreads); ++p) {
     auto [rl, kl] = chunkOf(p, wChunks);
@@ -499,7 +509,7 @@ SmallVector<Value> GemmBuilder::storeTile(ValueRange raw, Value k0,
                                  e.lt(kc, e.idx(s.k))));
     else
       v = convertW(r, nrow, kc);
-    storeChunk(ws, t.bn, rl, kl, v);
+    storeChunk(ws, wOff, t.bn, rl, kl, v);
   }
   return sums;
 }
@@ -536,11 +546,14 @@ void GemmBuilder::normFactors(ValueRange squares) {
   e.barrier();
 }
 
-SmallVector<Value> GemmBuilder::multiplySimt(ValueRange acc) {
+SmallVector<Value> GemmBuilder::multiplySimt(ValueRange acc, Value buffer) {
   // Thread (ty, tx) of the 16 x 16 grid: rows ty * tm + i, columns
   // j * 64 + tx * 4 + q (groups of four, so pairs stay together).
   Value tx = e.rem(tid, e.idx(16)), ty = e.div(tid, e.idx(16));
-  Value rowOff = e.mul(ty, e.idx(t.tm)), colOff = e.mul(tx, e.idx(4));
+  Value rowOff = e.add(e.mul(buffer, e.idx(xTileSize())),
+                       e.mul(ty, e.idx(t.tm)));
+  Value colOff = e.add(e.mul(buffer, e.idx(wTileSize())),
+                       e.mul(tx, e.idx(4)));
   SmallVector<Value> sums(acc.begin(), acc.end());
   for (int64_t kk = 0; kk < t.bk; ++kk) {
     SmallVector<Value> av, bv;
@@ -563,7 +576,7 @@ SmallVector<Value> GemmBuilder::multiplySimt(ValueRange acc) {
   return sums;
 }
 
-SmallVector<Value> GemmBuilder::multiplyMma(ValueRange acc) {
+SmallVector<Value> GemmBuilder::multiplyMma(ValueRange acc, Value buffer) {
   MLIRContext *ctx = b.getContext();
   Value lane = e.rem(tid, e.idx(32)), warp = e.div(tid, e.idx(32));
   Value g = e.div(lane, e.idx(4)), tig = e.rem(lane, e.idx(4));
@@ -577,10 +590,13 @@ SmallVector<Value> GemmBuilder::multiplyMma(ValueRange acc) {
       return word;
     return LLVM::BitcastOp::create(b, vecType(2, b.getF16Type()), word);
   };
+  Value xOff = e.add(e.mul(buffer, e.idx(xTileSize())), tig);
+  Value wOff = e.add(e.mul(buffer, e.idx(wTileSize())), tig);
   auto word = [&](Value shared, Value row, int64_t col) {
+    Value off = shared == xs ? xOff : wOff;
     return operand(memref::LoadOp::create(
         b, shared,
-        ValueRange{e.add(e.mul(row, e.idx(ld)), e.add(tig, e.idx(col)))}));
+        ValueRange{e.add(e.mul(row, e.idx(ld)), e.add(off, e.idx(col)))}));
   };
   SmallVector<Value> sums(acc.begin(), acc.end());
   NVVM::MMATypes ptxType = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
@@ -792,25 +808,31 @@ void GemmBuilder::build(ValueRange a, ValueRange wg) {
         memref::LoadOp::create(b, scalars, ValueRange{e.idx(kPos)}));
   }
 
-  // Loop-carried: the accumulators, the norm's sums of squares (one per x
-  // staging pass), the next tile's raw loads.
+  // Two buffers per operand: tile i is multiplied from buffer i % 2 while
+  // tile i + 1 is stored to the other and tile i + 2 is loaded into
+  // registers, one barrier per tile. Loop-carried: the accumulators, the
+  // norm's sums of squares (one per x staging pass), the raw loads of the
+  // tile after next.
   int64_t accs = t.mma ? t.mi() * t.ni() * 4 : t.tm * t.tn;
   int64_t squares = s.normT ? xPasses() : 0;
-  SmallVector<Value> init(accs + squares, e.f32(0));
-  SmallVector<Value> first = loadTile(e.idx(0));
-  init.append(first);
+  SmallVector<Value> zeros(squares, e.f32(0));
+  SmallVector<Value> init(accs, e.f32(0));
+  init.append(storeTile(loadTile(e.idx(0)), e.idx(0), zeros, e.idx(0)));
+  init.append(loadTile(e.idx(t.bk)));
+  e.barrier();
   int64_t kTiles = ceilDiv(s.k, t.bk);
   SmallVector<Value> result = e.forRange(
       e.idx(0), e.idx(kTiles * t.bk), e.idx(t.bk), init,
       [&](Value k0, ValueRange it) -> SmallVector<Value> {
-        SmallVector<Value> sq = storeTile(it.drop_front(accs + squares), k0,
-                                          it.slice(accs, squares));
-        e.barrier();
-        // The next tile's loads go out before the multiply.
-        SmallVector<Value> raw = loadTile(e.add(k0, e.idx(t.bk)));
+        Value buffer = e.rem(e.div(k0, e.idx(t.bk)), e.idx(2));
         SmallVector<Value> next =
-            t.mma ? multiplyMma(it.take_front(accs))
-                  : multiplySimt(it.take_front(accs));
+            t.mma ? multiplyMma(it.take_front(accs), buffer)
+                  : multiplySimt(it.take_front(accs), buffer);
+        // Past the end of k the tile is zeros (and adds nothing).
+        SmallVector<Value> sq =
+            storeTile(it.drop_front(accs + squares), e.add(k0, e.idx(t.bk)),
+                      it.slice(accs, squares), e.sub(e.idx(1), buffer));
+        SmallVector<Value> raw = loadTile(e.add(k0, e.idx(2 * t.bk)));
         e.barrier();
         next.append(sq);
         next.append(raw);
@@ -896,12 +918,13 @@ KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
   SmallVector<Type> wgOther;
   if (s.normT)
     wgF32.push_back(t.bm);
+  // Two buffers each of the x and W tiles.
   if (t.mma) {
-    wgOther.push_back(flat(t.bm * t.ldw(), i32));
-    wgOther.push_back(flat(t.bn * t.ldw(), i32));
+    wgOther.push_back(flat(2 * t.bm * t.ldw(), i32));
+    wgOther.push_back(flat(2 * t.bn * t.ldw(), i32));
   } else {
-    wgF32.push_back(t.bk * t.bm);
-    wgF32.push_back(t.bk * t.bn);
+    wgF32.push_back(2 * t.bk * t.bm);
+    wgF32.push_back(2 * t.bk * t.bn);
   }
 
   auto fn = getOrBuild(name, args, wgF32, kThreads,
@@ -909,6 +932,9 @@ KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
                          GemmBuilder(e, s, t, table).build(a, wg);
                        },
                        wgOther);
+  // Two blocks per SM: registers capped at 128 a thread (the 128 x 128
+  // tiles need about that many).
+  fn->setAttr("nvvm.minctasm", IntegerAttr::get(i32, 2));
   // Tiles are read with 16-byte vector loads.
   for (unsigned i = 0, e = fn.getNumWorkgroupAttributions(); i < e; ++i)
     fn.setWorkgroupAttributionAttr(i, "llvm.align",
