@@ -1010,12 +1010,3 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
                                                     16));
   return {fn, {grid, 1, 1}, {kGemvBlock, 1, 1}};
 }
-
-//===----------------------------------------------------------------------===//
-// TEMPORARY (helper/gpu): a stand-in for KernelLibrary::fusedGemm until the
-// real prefill GEMM (lib/Conversion/TfmToGPU/GemmKernels.cpp) is merged.
-// DELETE THIS FUNCTION WHEN MERGING GemmKernels.cpp. It builds nothing, so
-// fused or quantized linears with more than one row (prefill) are refused
-// by tfm-lower-to-gpu with an error until then.
-//===----------------------------------------------------------------------===//
-KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &) { return {}; }
