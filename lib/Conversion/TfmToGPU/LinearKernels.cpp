@@ -352,9 +352,11 @@ std::string KernelLibrary::linearUnsupported(const LinearSpec &s) {
       return llvm::formatv("{0}-bit weights are not supported by the CUDA "
                            "linear kernels (int4 and int8 are)",
                            s.quant.bits);
+    // The GEMV's lanes take 16 bytes of codes at a time, all of one group;
+    // the GEMM dequantizes element by element and takes any group.
     int64_t epv = 128 / s.quant.bits;
     if (s.quant.group <= 0 ||
-        (s.quant.group % epv != 0 && s.quant.group < s.k))
+        (s.m == 1 && s.quant.group % epv != 0 && s.quant.group < s.k))
       return llvm::formatv(
           "a quantization group of {0} is not supported by the CUDA linear "
           "kernels: int{1} groups must be a multiple of {2} elements (one "

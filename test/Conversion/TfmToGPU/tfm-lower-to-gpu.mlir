@@ -158,7 +158,7 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 // CHECK: arith.fptosi
 // CHECK-NOT: gpu.func
 // CHECK: memref.get_global @rope_inv_freq_[[QH]]
-// CHECK: gpu.func @attention_r1_h2_kv1_d32_s16_sc5d000000em01_f16_f16_f16
+// CHECK: gpu.func @attention_decode_r1_h2_kv1_d32_s16_sc5d000000em01_f16_f16_f16
 // CHECK: gpu.func @fgemv_n64_k64_f16_f16_res_f16_f16(%{{.*}}: memref<64xf16>, %{{.*}}: memref<4096xf16>, %{{.*}}: memref<64xf16>, %{{.*}}: memref<64xf16>)
 // CHECK: gpu.func @fgemv_n192_k64_f16_f16_norm_f16_eps1d000000em05_swiglu_f16(%{{.*}}: memref<64xf16>, %{{.*}}: memref<12288xf16>, %{{.*}}: memref<64xf16>, %{{.*}}: memref<96xf16>)
 // SwiGLU in the epilogue: silu through ex2.
@@ -186,7 +186,7 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 // CHECK: %[[Q:.*]] = memref.alloc() : memref<64xf16>
 // CHECK: gpu.launch_func @monocard_kernels::@fgemv_n128_k64_f16_f16_norm_f16_eps1d000000em05_qkv_h2_kv1_d32_s16_[[QH]]_f16_f16 blocks in (%c8, %c1, %c1) threads in (%c256, %c1, %c1) args(%[[X]] : memref<64xf16>, %[[WQKV]] : memref<8192xf16>, %[[LN1]] : memref<64xf16>, %[[Q]] : memref<64xf16>, %[[KC]] : memref<512xf16>, %[[VC]] : memref<512xf16>, %[[SC]] : memref<8xi32>)
 // CHECK: %[[A:.*]] = memref.alloc() : memref<64xf16>
-// CHECK: gpu.launch_func @monocard_kernels::@attention_r1_h2_kv1_d32_s16_sc5d000000em01_f16_f16_f16 {{.*}} args(%[[Q]] : memref<64xf16>, %[[KC]] : memref<512xf16>, %[[VC]] : memref<512xf16>, %[[A]] : memref<64xf16>, %[[SC]] : memref<8xi32>)
+// CHECK: gpu.launch_func @monocard_kernels::@attention_decode_r1_h2_kv1_d32_s16_sc5d000000em01_f16_f16_f16 {{.*}} args(%[[Q]] : memref<64xf16>, %[[KC]] : memref<512xf16>, %[[VC]] : memref<512xf16>, %[[A]] : memref<64xf16>, %[[SC]] : memref<8xi32>)
 // CHECK: %[[H:.*]] = memref.alloc() : memref<64xf16>
 // CHECK: gpu.launch_func @monocard_kernels::@fgemv_n64_k64_f16_f16_res_f16_f16 blocks in (%c4, %c1, %c1) threads in (%c256, %c1, %c1) args(%[[A]] : memref<64xf16>, %[[WO]] : memref<4096xf16>, %[[X]] : memref<64xf16>, %[[H]] : memref<64xf16>)
 // CHECK: %[[M:.*]] = memref.alloc() : memref<96xf16>
