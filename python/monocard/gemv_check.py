@@ -46,8 +46,8 @@ def case(name, n, k, t="f16", w=None, group=None, scale="f16", bias=False,
 
 # Launch-shape variants of the GEMV to time (MONOCARD_GEMV_TUNE); "" is the
 # compiled-in default.
-TUNES = ["", "u=4,bps=2,persist=1", "u=2,bps=3,persist=1",
-         "u=2,bps=2,persist=0", "u=1,bps=4,persist=1", "u=4,bps=1,persist=1"]
+TUNES = ["", "u=4,bps=2,persist=1,roll=1", "u=2,bps=2,persist=1,roll=0",
+         "u=4,bps=2,persist=1,roll=0"]
 
 
 def cases():

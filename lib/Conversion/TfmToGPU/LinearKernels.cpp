@@ -195,7 +195,8 @@ KernelLaunch KernelLibrary::gemm(int64_t m, int64_t n, int64_t k, Type xT,
 // Weights are read in 16-byte "chunks" (8 halves, 4 floats, 16 int8 or 32
 // int4 codes); lane l of a warp takes chunks l, l + 32, ... of its rows, so
 // a warp reads 512 contiguous bytes of a row per chunk slot, and a step of
-// U slots (U = 2) has 2 x U loads per lane in flight.
+// U slots (U = 4) has 2 x U loads per lane in flight. The loop's index
+// arithmetic is 32-bit (every extent is a constant below 2^31).
 //
 // The grid is persistent (blocksPerSM blocks per SM, 132 SMs): each warp
 // loops over row pairs gw, gw + warps, ... and over their steps as ONE
@@ -380,21 +381,32 @@ KernelLaunch KernelLibrary::fusedLinear(const LinearSpec &spec) {
 
 /// Launch shape and unrolling of the GEMV. The defaults are the fastest of
 /// the variants timed on an H200 (python/monocard/gemv_check.py's bench
-/// cases, Llama-2-7B shapes): 4 chunk slots per step for float and int8
-/// weights, 2 for int4 (4 spill at 128 registers), 2 blocks of 8 warps per
-/// SM, persistent. MONOCARD_GEMV_TUNE ("u=U,bps=B,persist=0|1") overrides
-/// them for tuning runs, and the kernel name then says so.
+/// cases, Llama-2-7B shapes): 4 chunk slots per step, 2 blocks of 8 warps
+/// per SM, persistent; int4 prefetches slot by slot (rolling), which keeps
+/// its 4 slots within 128 registers (a whole iteration ahead, 4 spill), and
+/// drops to 2 slots when 4 would leave each warp one iteration.
+/// MONOCARD_GEMV_TUNE ("u=U,bps=B,persist=0|1,roll=0|1") overrides them
+/// for tuning runs, and the kernel name then says so.
 struct GemvTuning {
   int64_t unroll = 4;   // chunk slots per lane and row in one step
   int64_t blocksPerSM = 2;
   bool persistent = true;
+  /// Rolling prefetch (slot by slot) instead of a whole iteration ahead.
+  bool roll = false;
   std::string suffix;
 };
 
 static GemvTuning gemvTuning(const LinearSpec &s) {
   GemvTuning t;
-  if (s.quant && s.quant.bits == 4)
-    t.unroll = 2;
+  if (s.quant && s.quant.bits == 4) {
+    t.roll = true;
+    // Unless that leaves each warp a single iteration (nothing to overlap:
+    // Llama-2-7B's o projection), as fusedGemv sizes the persistent grid.
+    int64_t pairs = (s.n + 1) / 2, warps = 132 * t.blocksPerSM * 8;
+    int64_t steps = ((s.k + 31) / 32 + 32 * t.unroll - 1) / (32 * t.unroll);
+    if ((pairs + warps - 1) / warps * steps < 2)
+      t.unroll = 2;
+  }
   const char *env = std::getenv("MONOCARD_GEMV_TUNE");
   if (!env || !*env)
     return t;
@@ -411,9 +423,11 @@ static GemvTuning gemvTuning(const LinearSpec &s) {
       t.blocksPerSM = v;
     else if (key == "persist")
       t.persistent = v != 0;
+    else if (key == "roll")
+      t.roll = v != 0;
   }
-  t.suffix = llvm::formatv("_tu{0}b{1}p{2}", t.unroll, t.blocksPerSM,
-                           int(t.persistent))
+  t.suffix = llvm::formatv("_tu{0}b{1}p{2}r{3}", t.unroll, t.blocksPerSM,
+                           int(t.persistent), int(t.roll))
                  .str();
   return t;
 }
@@ -523,24 +537,46 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
           scalars = a[next++];
         }
 
+        // The main loop's index arithmetic is 32-bit (`I` constants, `ix`
+        // at each memory access): every extent is a compile-time constant
+        // below 2^31, and 64-bit multiplies and divisions by constants
+        // would otherwise be a large share of the loop's instructions.
+        auto I = [&](int64_t v) { return e.i32(v); };
+        auto ix = [&](Value v) -> Value {
+          return arith::IndexCastUIOp::create(b, b.getIndexType(), v);
+        };
+        auto toI32 = [&](Value v) -> Value {
+          return arith::IndexCastUIOp::create(b, i32, v);
+        };
         Value tid = e.threadId();
-        Value lane = e.rem(tid, e.idx(32)), warp = e.div(tid, e.idx(32));
-        Value gw = e.add(e.mul(e.blockId(), e.idx(kGemvWarps)), warp);
+        Value tid32 = toI32(tid);
+        Value lane = e.rem(tid32, I(32)), warp = e.div(tid32, I(32));
+        Value gw = e.add(e.mul(toI32(e.blockId()), I(kGemvWarps)), warp);
         // This warp's pairs: gw, gw + totalWarps, ...
         Value myPairs = e.select(
-            e.lt(gw, e.idx(pairs)),
-            e.div(e.sub(e.idx(pairs + totalWarps - 1), gw),
-                  e.idx(totalWarps)),
-            e.idx(0));
-        Value total = e.mul(myPairs, e.idx(steps));
+            e.lt(gw, I(pairs)),
+            e.div(e.sub(I(pairs + totalWarps - 1), gw), I(totalWarps)),
+            I(0));
+        Value total = e.mul(myPairs, I(steps));
         auto pairOf = [&](Value it) {
-          Value p = steps == 1 ? it : e.div(it, e.idx(steps));
-          return e.add(gw, e.mul(p, e.idx(totalWarps)));
+          Value p = steps == 1 ? it : e.div(it, I(steps));
+          return e.add(gw, e.mul(p, I(totalWarps)));
         };
-        auto stepOf = [&](Value it) {
-          return steps == 1 ? e.idx(0) : e.rem(it, e.idx(steps));
+        // With one step per pair, the step (0) comes from an opaque
+        // PRMT of `it` that picks only zero bytes: a constant chunk would
+        // let LLVM hoist the shared-memory x loads of every slot out of the
+        // loop, which keeps all of them in registers (spilling at unroll 4).
+        auto stepOf = [&](Value it) -> Value {
+          if (steps != 1)
+            return e.rem(it, I(steps));
+          return prmt(b, it, I(0), I(0x4444));
         };
         // Rows past n (an odd n) compute row n - 1 again and store nothing.
+        auto rowsOf32 = [&](Value pair) {
+          Value r0 = e.mul(pair, I(2));
+          return std::array<Value, 2>{e.min(r0, I(n - 1)),
+                                      e.min(e.add(r0, I(1)), I(n - 1))};
+        };
         auto rowsOf = [&](Value pair) {
           Value r0 = e.mul(pair, e.idx(2));
           return std::array<Value, 2>{
@@ -556,44 +592,56 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
         // chunk's weights (raw) and, with several groups, its (scale, zero);
         // with one group, the row's (scale, zero) once per iteration.
         auto chunkOf = [&](Value step, int64_t u) {
-          return e.add(e.add(e.mul(step, e.idx(stepChunks)), e.idx(u * 32)),
-                       lane);
+          return e.add(e.add(e.mul(step, I(stepChunks)), I(u * 32)), lane);
         };
-        auto loadIter = [&](Value it) {
+        auto loadHoisted = [&](Value it) {
           SmallVector<Value> out;
-          auto rows = rowsOf(pairOf(it));
-          Value step = stepOf(it);
+          auto rows = rowsOf32(pairOf(it));
           if (hoistParams)
             for (int r = 0; r < 2; ++r)
-              out.push_back(loadRaw(b, params, e.mul(rows[r], e.idx(2)), 2));
-          for (int64_t u = 0; u < unroll; ++u) {
+              out.push_back(loadRaw(b, params, ix(e.mul(rows[r], I(2))), 2));
+          return out;
+        };
+        auto loadSlot = [&](Value it, int64_t u) {
+          SmallVector<Value> out;
+          auto rows = rowsOf32(pairOf(it));
+          Value step = stepOf(it);
+          {
             Value c = chunkOf(step, u);
             if (partial)
-              c = e.min(c, e.idx(chunks - 1));
+              c = e.min(c, I(chunks - 1));
             for (int r = 0; r < 2; ++r) {
               if (quant) {
-                Value at = e.add(e.mul(rows[r], e.idx(rowBytes)),
-                                 e.mul(c, e.idx(16)));
-                Value bytes = loadRaw(b, w, at, 16);
+                Value at =
+                    e.add(e.mul(rows[r], I(rowBytes)), e.mul(c, I(16)));
+                Value bytes = loadRaw(b, w, ix(at), 16);
                 out.push_back(vector::BitCastOp::create(
                     b, VectorType::get({4}, i32), bytes));
                 if (!hoistParams) {
-                  Value g = e.div(c, e.idx(chunksPerGroup));
-                  Value pi = e.mul(e.add(e.mul(rows[r], e.idx(groups)), g),
-                                   e.idx(2));
-                  out.push_back(loadRaw(b, params, pi, 2));
+                  Value g = e.div(c, I(chunksPerGroup));
+                  Value pi =
+                      e.mul(e.add(e.mul(rows[r], I(groups)), g), I(2));
+                  out.push_back(loadRaw(b, params, ix(pi), 2));
                 }
               } else {
                 out.push_back(loadRaw(
-                    b, w,
-                    e.add(e.mul(rows[r], e.idx(k)), e.mul(c, e.idx(epv))),
+                    b, w, ix(e.add(e.mul(rows[r], I(k)), e.mul(c, I(epv)))),
                     epv));
               }
             }
           }
           return out;
         };
-        SmallVector<Value> first = loadIter(e.idx(0));
+        auto loadIter = [&](Value it) {
+          SmallVector<Value> out = loadHoisted(it);
+          for (int64_t u = 0; u < unroll; ++u)
+            llvm::append_range(out, loadSlot(it, u));
+          return out;
+        };
+        // Values per chunk slot and before the slots (hoisted params).
+        const int64_t perSlot = 2 * (quant && !hoistParams ? 2 : 1);
+        const int64_t nHoisted = hoistParams ? 2 : 0;
+        SmallVector<Value> first = loadIter(I(0));
 
         // Stage x (normalized) in shared memory. Every thread runs the
         // same number of iterations: the chunk sums use shuffles.
@@ -689,19 +737,22 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
           SmallVector<Value> xs;
           if (shared) {
             if (partial)
-              c = e.min(c, e.idx(chunks)); // the zero chunk
+              c = e.min(c, I(chunks)); // the zero chunk
             for (int64_t q = 0; q < slotsPerChunk; ++q) {
-              Value slot = e.add(e.mul(c, e.idx(slotsPerChunk)), e.idx(q));
+              Value slot = e.add(e.mul(c, I(slotsPerChunk)), I(q));
+              Value hi = arith::AndIOp::create(
+                  b, arith::ShRUIOp::create(b, slot, I(3)), I(7));
+              Value sw = arith::XOrIOp::create(b, slot, hi);
               Value v = vector::LoadOp::create(
                   b, VectorType::get({4}, f32), wg[xsIndex],
-                  ValueRange{e.mul(swizzle(slot), e.idx(4))},
+                  ValueRange{ix(e.mul(sw, I(4)))},
                   /*nontemporal=*/false, llvm::MaybeAlign(16));
               for (int j = 0; j < 4; ++j)
                 xs.push_back(extract(b, v, j));
             }
             return xs;
           }
-          Value c0 = e.mul(c, e.idx(epv));
+          Value c0 = e.mul(ix(c), e.idx(epv));
           for (int64_t q = 0; q < epv; q += xw) {
             Value e0 = e.add(c0, e.idx(q));
             Value at = globalMask ? e.min(e0, e.idx(k - xw)) : e0;
@@ -727,7 +778,8 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
         Value magic = i32Const(b, 0x4B000000), half = i32Const(b, 0x3F000000);
         Value nibbles = i32Const(b, 0x0F0F0F0F);
         auto computeIter = [&](Value step, ValueRange loaded,
-                               ValueRange accIn) {
+                               ValueRange accIn,
+                               const std::function<void(int64_t)> &afterSlot) {
           SmallVector<Value> acc(accIn.begin(), accIn.end());
           Value ss = norm && !shared ? acc.back() : Value();
           unsigned li = 0;
@@ -745,7 +797,7 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
             if (cheapInt4)
               xsum = memref::LoadOp::create(
                   b, wg[sumsIndex],
-                  ValueRange{partial ? e.min(c, e.idx(chunks)) : c});
+                  ValueRange{ix(partial ? e.min(c, I(chunks)) : c)});
             for (int r = 0; r < 2; ++r) {
               Value raw = loaded[li++];
               Value *racc = &acc[r * 4];
@@ -828,6 +880,7 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
               for (int j = 0; j < 4; ++j)
                 racc[j] = e.fma(scale, part[j], racc[j]);
             }
+            afterSlot(u);
           }
           if (ss)
             acc.back() = ss;
@@ -838,9 +891,8 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
         // park the two dot products in shared memory.
         Value zs = wg[zIndex];
         auto zSlot = [&](Value local, int r) {
-          return e.add(e.mul(e.add(e.mul(warp, e.idx(maxPairs)), local),
-                             e.idx(2)),
-                       e.idx(r));
+          return ix(e.add(
+              e.mul(e.add(e.mul(warp, I(maxPairs)), local), I(2)), I(r)));
         };
         auto finishPair = [&](Value local, ValueRange acc) {
           Value z[2];
@@ -853,7 +905,7 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
           if (norm)
             for (int r = 0; r < 2; ++r)
               z[r] = e.fmul(z[r], rowInv);
-          e.ifThen(e.eq(lane, e.idx(0)), [&] {
+          e.ifThen(e.eq(lane, I(0)), [&] {
             for (int r = 0; r < 2; ++r)
               memref::StoreOp::create(b, z[r], zs,
                                       ValueRange{zSlot(local, r)});
@@ -866,7 +918,8 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
           auto rows = rowsOf(pair);
           Value z[2];
           for (int r = 0; r < 2; ++r)
-            z[r] = memref::LoadOp::create(b, zs, ValueRange{zSlot(local, r)});
+            z[r] = memref::LoadOp::create(b, zs,
+                                          ValueRange{zSlot(toI32(local), r)});
           {
             if (bias)
               for (int r = 0; r < 2; ++r)
@@ -961,46 +1014,65 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s) {
 
         // The pipeline: iteration it + 1's loads are issued before
         // iteration it's arithmetic (and the first ones before staging).
+        // Rolling (tune.roll): slot by slot instead, slot u of iteration
+        // it + 1 as soon as slot u of iteration it has been consumed, so a
+        // lane keeps about `unroll` slots in flight in one set of registers
+        // rather than needing two sets for `unroll` slots.
         size_t nacc = norm && !shared ? 9 : 8;
         SmallVector<Value> init(nacc, e.f32(0));
         init.append(first.begin(), first.end());
         e.forRange(
-            e.idx(0), total, e.idx(1), init,
+            I(0), total, I(1), init,
             [&](Value it, ValueRange carried) -> SmallVector<Value> {
               ValueRange acc = carried.take_front(nacc);
               ValueRange cur = carried.drop_front(nacc);
-              Value nextIt = e.add(it, e.idx(1));
-              auto prefetch = scf::IfOp::create(
-                  b, cur.getTypes(), e.lt(nextIt, total),
-                  /*withElseRegion=*/true);
-              {
+              Value nextIt = e.add(it, I(1));
+              Value hasNext = e.lt(nextIt, total);
+              SmallVector<Value> next;
+              // The loads of `nextIt` when there is one, else `keep`.
+              auto prefetch = [&](ValueRange keep,
+                                  const std::function<SmallVector<Value>()>
+                                      &load) {
+                auto op = scf::IfOp::create(b, keep.getTypes(), hasNext,
+                                            /*withElseRegion=*/true);
                 OpBuilder::InsertionGuard guard(b);
-                b.setInsertionPointToStart(prefetch.thenBlock());
-                scf::YieldOp::create(b, loadIter(nextIt));
-                b.setInsertionPointToStart(prefetch.elseBlock());
-                scf::YieldOp::create(b, cur);
-              }
+                b.setInsertionPointToStart(op.thenBlock());
+                scf::YieldOp::create(b, load());
+                b.setInsertionPointToStart(op.elseBlock());
+                scf::YieldOp::create(b, keep);
+                llvm::append_range(next, op.getResults());
+              };
               Value step = stepOf(it);
-              SmallVector<Value> out = computeIter(step, cur, acc);
+              SmallVector<Value> out;
+              if (tune.roll) {
+                if (nHoisted)
+                  prefetch(cur.take_front(nHoisted),
+                           [&] { return loadHoisted(nextIt); });
+                out = computeIter(step, cur, acc, [&](int64_t u) {
+                  prefetch(cur.slice(nHoisted + u * perSlot, perSlot),
+                           [&] { return loadSlot(nextIt, u); });
+                });
+              } else {
+                prefetch(cur, [&] { return loadIter(nextIt); });
+                out = computeIter(step, cur, acc, [](int64_t) {});
+              }
               if (steps == 1) {
                 finishPair(it, out);
                 for (Value &v : out)
                   v = e.f32(0);
               } else {
-                Value isLast = e.eq(step, e.idx(steps - 1));
-                e.ifThen(isLast,
-                         [&] { finishPair(e.div(it, e.idx(steps)), out); });
+                Value isLast = e.eq(step, I(steps - 1));
+                e.ifThen(isLast, [&] { finishPair(e.div(it, I(steps)), out); });
                 for (Value &v : out)
                   v = e.select(isLast, e.f32(0), v);
               }
-              out.append(prefetch.getResults().begin(),
-                         prefetch.getResults().end());
+              llvm::append_range(out, next);
               return out;
             });
         // The epilogues, a lane per pair of this warp.
         e.barrier();
-        e.forRange(lane, myPairs, e.idx(32), [&](Value local) {
-          epilogue(e.add(gw, e.mul(local, e.idx(totalWarps))), local);
+        e.forRange(ix(lane), ix(myPairs), e.idx(32), [&](Value local) {
+          epilogue(e.add(ix(gw), e.mul(local, e.idx(totalWarps))), local);
         });
       });
   // ptxas keeps the registers within blocksPerSM blocks per SM.
