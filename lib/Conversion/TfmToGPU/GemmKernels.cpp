@@ -860,7 +860,7 @@ KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
          "int8 or int4 codes");
   MLIRContext *ctx = module.getContext();
   Tiling t = chooseTiling(s);
-  Type i8 = IntegerType::get(ctx, 8), i32 = IntegerType::get(ctx, 32);
+  Type i32 = IntegerType::get(ctx, 32);
 
   std::string table;
   if (s.qkv)
@@ -892,27 +892,7 @@ KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
   if (t.forced)
     name += llvm::formatv("_tile{0}x{1}", t.bm, t.bn).str();
 
-  SmallVector<Type> args{flat(s.m * s.k, s.xT)};
-  if (s.quant) {
-    args.push_back(flat(s.n * s.quant.rowBytes, i8));
-    args.push_back(flat(s.n * s.quant.groups(s.k) * 2, s.quant.scaleT));
-  } else {
-    args.push_back(flat(s.n * s.k, s.wT));
-  }
-  if (s.biasT)
-    args.push_back(flat(s.n, s.biasT));
-  if (s.normT)
-    args.push_back(flat(s.k, s.normT));
-  int64_t width = s.width();
-  if (s.residualT)
-    args.push_back(flat(s.m * width, s.residualT));
-  args.push_back(flat(s.m * width, s.yT));
-  if (s.qkv) {
-    int64_t cache = s.kvHeads * s.capacity * s.headDim;
-    args.push_back(flat(cache, s.cacheT));
-    args.push_back(flat(cache, s.cacheT));
-    args.push_back(scalarsType());
-  }
+  SmallVector<Type> args = linearArgTypes(ctx, s, scalarsType());
 
   SmallVector<int64_t> wgF32;
   SmallVector<Type> wgOther;

@@ -105,6 +105,12 @@ struct LinearSpec {
   }
 };
 
+/// The parameter types of a LinearSpec's kernel, in the order above; the
+/// GEMV and the GEMM both take exactly these.
+llvm::SmallVector<Type> linearArgTypes(mlir::MLIRContext *ctx,
+                                       const LinearSpec &spec,
+                                       mlir::MemRefType scalars);
+
 class KernelLibrary {
 public:
   /// Uses (or creates) `gpu.module @monocard_kernels` in `module`.

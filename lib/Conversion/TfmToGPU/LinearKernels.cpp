@@ -256,33 +256,6 @@ int64_t chunkElements(const LinearSpec &s) {
   return vectorWidth(s.wT, s.k);
 }
 
-/// The kernel's parameter types, in LinearSpec's order.
-SmallVector<Type> linearArgTypes(MLIRContext *ctx, const LinearSpec &s,
-                                 MemRefType scalars) {
-  auto flat = [](int64_t n, Type t) { return MemRefType::get({n}, t); };
-  SmallVector<Type> args{flat(s.m * s.k, s.xT)};
-  if (s.quant) {
-    args.push_back(flat(s.n * s.quant.rowBytes, IntegerType::get(ctx, 8)));
-    args.push_back(flat(s.n * s.quant.groups(s.k) * 2, s.quant.scaleT));
-  } else {
-    args.push_back(flat(s.n * s.k, s.wT));
-  }
-  if (s.biasT)
-    args.push_back(flat(s.n, s.biasT));
-  if (s.normT)
-    args.push_back(flat(s.k, s.normT));
-  if (s.residualT)
-    args.push_back(flat(s.m * s.width(), s.residualT));
-  args.push_back(flat(s.m * s.width(), s.yT));
-  if (s.qkv) {
-    int64_t cache = s.kvHeads * s.capacity * s.headDim;
-    args.push_back(flat(cache, s.cacheT));
-    args.push_back(flat(cache, s.cacheT));
-    args.push_back(scalars);
-  }
-  return args;
-}
-
 /// `prefix`_n.._k.._x_w[_bias_T][_norm_T_epsE][_swiglu][_res_T][_qkv_..]_y.
 std::string linearName(StringRef prefix, const LinearSpec &s,
                        StringRef tableHash) {
@@ -346,6 +319,35 @@ Value extract(ImplicitLocOpBuilder &b, Value v, int64_t i) {
 }
 
 } // namespace
+
+/// The kernel's parameter types, in LinearSpec's order.
+SmallVector<Type>
+monocard::gpu_kernels::linearArgTypes(MLIRContext *ctx, const LinearSpec &s,
+                                 MemRefType scalars) {
+  auto flat = [](int64_t n, Type t) { return MemRefType::get({n}, t); };
+  SmallVector<Type> args{flat(s.m * s.k, s.xT)};
+  if (s.quant) {
+    args.push_back(flat(s.n * s.quant.rowBytes, IntegerType::get(ctx, 8)));
+    args.push_back(flat(s.n * s.quant.groups(s.k) * 2, s.quant.scaleT));
+  } else {
+    args.push_back(flat(s.n * s.k, s.wT));
+  }
+  if (s.biasT)
+    args.push_back(flat(s.n, s.biasT));
+  if (s.normT)
+    args.push_back(flat(s.k, s.normT));
+  if (s.residualT)
+    args.push_back(flat(s.m * s.width(), s.residualT));
+  args.push_back(flat(s.m * s.width(), s.yT));
+  if (s.qkv) {
+    int64_t cache = s.kvHeads * s.capacity * s.headDim;
+    args.push_back(flat(cache, s.cacheT));
+    args.push_back(flat(cache, s.cacheT));
+    args.push_back(scalars);
+  }
+  return args;
+}
+
 
 std::string KernelLibrary::linearUnsupported(const LinearSpec &s) {
   if (s.quant) {

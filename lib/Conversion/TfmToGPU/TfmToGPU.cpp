@@ -84,10 +84,14 @@ private:
   Value buffer(Operation *op, Value tensor);
   void launch(const KernelLaunch &k, ValueRange args);
   LogicalResult checkPosition(Operation *op, Value pos);
-  /// The weight's part of a linear's spec and arguments: W, or a quantized
-  /// weight's code and parameter planes.
-  LogicalResult addWeight(Operation *op, Value weight, LinearSpec &spec,
-                          SmallVectorImpl<Value> &args);
+  /// The operands every linear kernel shares, in LinearSpec's argument
+  /// order: x, W (or a quantized weight's code and parameter planes), then
+  /// bias, norm weight and residual where given; fills the spec's shapes
+  /// and types to match.
+  LogicalResult linearOperands(Operation *op, Value input, Value weight,
+                               Value bias, Value normWeight, Value residual,
+                               std::optional<APFloat> eps, LinearSpec &spec,
+                               SmallVectorImpl<Value> &args);
   /// Launches the fused linear kernel of `spec` over `args`.
   LogicalResult launchLinear(Operation *op, const LinearSpec &spec,
                              ValueRange args);
@@ -149,16 +153,19 @@ LogicalResult GpuStepLowering::checkPosition(Operation *op, Value pos) {
             "CUDA target (it is read on the device)";
 }
 
-LogicalResult GpuStepLowering::addWeight(Operation *op, Value weight,
-                                         LinearSpec &spec,
-                                         SmallVectorImpl<Value> &args) {
-  Value w = buffer(op, weight);
-  if (!w)
+LogicalResult GpuStepLowering::linearOperands(
+    Operation *op, Value input, Value weight, Value bias, Value normWeight,
+    Value residual, std::optional<APFloat> eps, LinearSpec &spec,
+    SmallVectorImpl<Value> &args) {
+  Value x = buffer(op, input), w = buffer(op, weight);
+  if (!x || !w)
     return failure();
-  args.push_back(w);
+  args.append({x, w});
   auto shape = cast<ShapedType>(weight.getType());
   spec.n = shape.getDimSize(0);
   spec.k = shape.getDimSize(1);
+  spec.xT = elementType(x);
+  spec.m = numElements(x) / spec.k;
   if (auto q = dyn_cast<tfm::QWeightType>(weight.getType())) {
     spec.quant.bits = q.getBits();
     spec.quant.group = q.getGroupSize();
@@ -168,6 +175,19 @@ LogicalResult GpuStepLowering::addWeight(Operation *op, Value weight,
   } else {
     spec.wT = elementType(w);
   }
+  for (auto [operand, type] :
+       {std::pair(bias, &spec.biasT), std::pair(normWeight, &spec.normT),
+        std::pair(residual, &spec.residualT)}) {
+    if (!operand)
+      continue;
+    Value m = buffer(op, operand);
+    if (!m)
+      return failure();
+    *type = elementType(m);
+    args.push_back(m);
+  }
+  if (spec.normT)
+    spec.eps = eps ? eps->convertToDouble() : 0.0;
   return success();
 }
 
@@ -276,22 +296,11 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
   if (auto l = dyn_cast<tfm::LinearOp>(op);
       l && isa<tfm::QWeightType>(l.getWeight().getType())) {
     // Quantized weights: the fused kernels, with nothing fused.
-    Value x = buffer(op, l.getInput());
-    if (!x)
-      return failure();
     LinearSpec spec;
-    SmallVector<Value> args{x};
-    if (failed(addWeight(op, l.getWeight(), spec, args)))
+    SmallVector<Value> args;
+    if (failed(linearOperands(op, l.getInput(), l.getWeight(), l.getBias(),
+                              {}, {}, std::nullopt, spec, args)))
       return failure();
-    spec.xT = typeOf(x);
-    spec.m = numElements(x) / spec.k;
-    if (l.getBias()) {
-      Value bias = buffer(op, l.getBias());
-      if (!bias)
-        return failure();
-      spec.biasT = typeOf(bias);
-      args.push_back(bias);
-    }
     Value out = output(l.getResult());
     spec.yT = typeOf(out);
     args.push_back(out);
@@ -301,30 +310,13 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
     return success();
   }
   if (auto f = dyn_cast<tfm::FusedLinearOp>(op)) {
-    Value x = buffer(op, f.getInput());
-    if (!x)
-      return failure();
     LinearSpec spec;
-    SmallVector<Value> args{x};
-    if (failed(addWeight(op, f.getWeight(), spec, args)))
+    SmallVector<Value> args;
+    if (failed(linearOperands(op, f.getInput(), f.getWeight(), f.getBias(),
+                              f.getNormWeight(), f.getResidual(), f.getEps(),
+                              spec, args)))
       return failure();
-    spec.xT = typeOf(x);
-    spec.m = numElements(x) / spec.k;
     spec.swiglu = f.getSwiglu();
-    for (auto [operand, type] :
-         {std::pair(f.getBias(), &spec.biasT),
-          std::pair(f.getNormWeight(), &spec.normT),
-          std::pair(f.getResidual(), &spec.residualT)}) {
-      if (!operand)
-        continue;
-      Value m = buffer(op, operand);
-      if (!m)
-        return failure();
-      *type = typeOf(m);
-      args.push_back(m);
-    }
-    if (spec.normT)
-      spec.eps = f.getEps() ? f.getEps()->convertToDouble() : 0.0;
     Value out = output(f.getResult());
     spec.yT = typeOf(out);
     args.push_back(out);
@@ -336,28 +328,14 @@ LogicalResult GpuStepLowering::lower(Operation *op) {
   if (auto f = dyn_cast<tfm::FusedQkvOp>(op)) {
     if (failed(checkPosition(op, f.getPosition())))
       return failure();
-    Value x = buffer(op, f.getInput());
     Value kc = buffer(op, f.getKeyCache()), vc = buffer(op, f.getValueCache());
-    if (!x || !kc || !vc)
+    if (!kc || !vc)
       return failure();
     LinearSpec spec;
-    SmallVector<Value> args{x};
-    if (failed(addWeight(op, f.getWeight(), spec, args)))
+    SmallVector<Value> args;
+    if (failed(linearOperands(op, f.getInput(), f.getWeight(), f.getBias(),
+                              f.getNormWeight(), {}, f.getEps(), spec, args)))
       return failure();
-    spec.xT = typeOf(x);
-    spec.m = numElements(x) / spec.k;
-    for (auto [operand, type] : {std::pair(f.getBias(), &spec.biasT),
-                                 std::pair(f.getNormWeight(), &spec.normT)}) {
-      if (!operand)
-        continue;
-      Value m = buffer(op, operand);
-      if (!m)
-        return failure();
-      *type = typeOf(m);
-      args.push_back(m);
-    }
-    if (spec.normT)
-      spec.eps = f.getEps() ? f.getEps()->convertToDouble() : 0.0;
     spec.qkv = true;
     spec.heads = f.getNumHeads();
     spec.kvHeads = f.getNumKvHeads();
