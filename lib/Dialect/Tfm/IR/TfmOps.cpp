@@ -191,29 +191,34 @@ static LogicalResult checkWeight(Operation *op, Value weight, Value input) {
   return success();
 }
 
-LogicalResult LinearOp::verify() {
-  if (failed(checkRank(*this, "input", getInput(), 2)) ||
-      failed(checkWeight(*this, getWeight(), getInput())) ||
-      failed(checkRank(*this, "result", getResult(), 2)) ||
-      failed(checkSameElementType(*this, "result", getResult(), "input",
-                                  getInput())) ||
-      failed(checkDim(*this, "weight", getWeight(), 1, "input", getInput(),
-                      1)) ||
-      failed(checkDim(*this, "result", getResult(), 0, "input", getInput(),
-                      0)) ||
-      failed(checkDim(*this, "result", getResult(), 1, "weight", getWeight(),
-                      0)))
+/// What every linear layer (plain or fused) requires: x `[T, K]`, W
+/// `[N, K]`, a bias of N, and `[T, *]` results of x's element type.
+static LogicalResult checkLinearOperands(Operation *op, Value input,
+                                         Value weight, Value bias,
+                                         Value result) {
+  if (failed(checkRank(op, "input", input, 2)) ||
+      failed(checkWeight(op, weight, input)) ||
+      failed(checkDim(op, "weight", weight, 1, "input", input, 1)) ||
+      failed(checkSameElementType(op, "result", result, "input", input)) ||
+      failed(checkDim(op, "result", result, 0, "input", input, 0)))
     return failure();
-  if (Value bias = getBias()) {
-    if (failed(checkRank(*this, "bias", bias, 1)) ||
-        failed(checkSameElementType(*this, "bias", bias, "input",
-                                    getInput())) ||
-        failed(checkDim(*this, "bias", bias, 0, "weight", getWeight(), 0)))
-      return failure();
-  }
+  if (bias && (failed(checkRank(op, "bias", bias, 1)) ||
+               failed(checkSameElementType(op, "bias", bias, "input",
+                                           input)) ||
+               failed(checkDim(op, "bias", bias, 0, "weight", weight, 0))))
+    return failure();
   return success();
 }
 
+LogicalResult LinearOp::verify() {
+  if (failed(checkRank(*this, "result", getResult(), 2)) ||
+      failed(checkLinearOperands(*this, getInput(), getWeight(), getBias(),
+                                 getResult())) ||
+      failed(checkDim(*this, "result", getResult(), 1, "weight", getWeight(),
+                      0)))
+    return failure();
+  return success();
+}
 LogicalResult RopeOp::verify() {
   if (failed(checkRank(*this, "input", getInput(), 3)))
     return failure();
@@ -341,15 +346,9 @@ static LogicalResult checkNormPrologue(Operation *op, Value input, Value norm,
 }
 
 LogicalResult FusedLinearOp::verify() {
-  if (failed(checkRank(*this, "input", getInput(), 2)) ||
-      failed(checkWeight(*this, getWeight(), getInput())) ||
-      failed(checkRank(*this, "result", getResult(), 2)) ||
-      failed(checkSameElementType(*this, "result", getResult(), "input",
-                                  getInput())) ||
-      failed(checkDim(*this, "weight", getWeight(), 1, "input", getInput(),
-                      1)) ||
-      failed(checkDim(*this, "result", getResult(), 0, "input", getInput(),
-                      0)) ||
+  if (failed(checkRank(*this, "result", getResult(), 2)) ||
+      failed(checkLinearOperands(*this, getInput(), getWeight(), getBias(),
+                                 getResult())) ||
       failed(checkNormPrologue(*this, getInput(), getNormWeight(),
                                getEpsAttr())))
     return failure();
@@ -368,10 +367,6 @@ LogicalResult FusedLinearOp::verify() {
     return emitOpError() << "result width " << width
                          << " does not match the " << n << " weight rows";
   }
-  if (Value bias = getBias())
-    if (failed(checkRank(*this, "bias", bias, 1)) ||
-        failed(checkDim(*this, "bias", bias, 0, "weight", getWeight(), 0)))
-      return failure();
   if (Value residual = getResidual())
     if (residual.getType() != getResult().getType())
       return emitOpError() << "residual type " << residual.getType()
@@ -381,20 +376,15 @@ LogicalResult FusedLinearOp::verify() {
 }
 
 LogicalResult FusedQkvOp::verify() {
-  if (failed(checkRank(*this, "input", getInput(), 2)) ||
-      failed(checkWeight(*this, getWeight(), getInput())) ||
-      failed(checkRank(*this, "query", getQuery(), 3)) ||
+  if (failed(checkRank(*this, "query", getQuery(), 3)) ||
+      failed(checkLinearOperands(*this, getInput(), getWeight(), getBias(),
+                                 getQuery())) ||
       failed(checkRank(*this, "key cache", getKeyCache(), 3)) ||
       failed(checkStatic(*this, "key cache", getKeyCache())) ||
-      failed(checkSameElementType(*this, "query", getQuery(), "input",
-                                  getInput())) ||
       failed(checkSameElementType(*this, "key cache", getKeyCache(), "input",
                                   getInput())) ||
-      failed(checkDim(*this, "query", getQuery(), 0, "input", getInput(), 0)) ||
       failed(checkDim(*this, "query", getQuery(), 2, "key cache",
                       getKeyCache(), 2)) ||
-      failed(checkDim(*this, "weight", getWeight(), 1, "input", getInput(),
-                      1)) ||
       failed(checkNormPrologue(*this, getInput(), getNormWeight(),
                                getEpsAttr())))
     return failure();
@@ -411,10 +401,6 @@ LogicalResult FusedQkvOp::verify() {
     return emitOpError() << "weight has " << n << " rows, but " << heads
                          << " query and 2x" << kvHeads << " KV heads of "
                          << dh << " need " << rows;
-  if (Value bias = getBias())
-    if (failed(checkRank(*this, "bias", bias, 1)) ||
-        failed(checkDim(*this, "bias", bias, 0, "weight", getWeight(), 0)))
-      return failure();
   int64_t t = getQuery().getType().getDimSize(0);
   int64_t capacity = getKeyCache().getType().getDimSize(1);
   if (t > capacity)
