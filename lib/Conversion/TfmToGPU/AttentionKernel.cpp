@@ -65,15 +65,6 @@ constexpr int64_t kMaxHeadDim = 256;
 /// (163 KiB) and an H100 (227 KiB) give a block.
 constexpr int64_t kMaxSharedBytes = 160 * 1024;
 
-/// Elements per 16-byte load of a `t` row of `dim`, halved until it
-/// divides `dim` (rows then start aligned).
-int64_t vectorWidth(Type t, int64_t dim) {
-  int64_t vw = 128 / t.getIntOrFloatBitWidth();
-  while (vw > 1 && dim % vw)
-    vw /= 2;
-  return vw;
-}
-
 std::string kernelName(StringRef kind, const AttentionSpec &s) {
   std::string scaleName = llvm::formatv("{0:e}", s.scale);
   for (char &c : scaleName)

@@ -105,6 +105,14 @@ struct LinearSpec {
   }
 };
 
+/// Elements per 16-byte load of type `t` that also divide `k`.
+inline int64_t vectorWidth(Type t, int64_t k) {
+  int64_t w = 128 / t.getIntOrFloatBitWidth();
+  while (w > 1 && k % w)
+    w /= 2;
+  return w;
+}
+
 /// The parameter types of a LinearSpec's kernel, in the order above; the
 /// GEMV and the GEMM both take exactly these.
 llvm::SmallVector<Type> linearArgTypes(mlir::MLIRContext *ctx,
@@ -176,7 +184,7 @@ private:
                     Type yT);
   KernelLaunch gemm(int64_t m, int64_t n, int64_t k, Type xT, Type wT,
                     Type biasT, Type yT);
-  /// LinearKernels.cpp: the decode GEMV of a LinearSpec.
+  /// FusedGemv.cpp: the decode GEMV of a LinearSpec.
   KernelLaunch fusedGemv(const LinearSpec &spec);
   /// GemmKernels.cpp: the prefill GEMM of a LinearSpec.
   KernelLaunch fusedGemm(const LinearSpec &spec);
