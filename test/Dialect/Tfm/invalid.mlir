@@ -362,3 +362,33 @@ func.func @fused_qkv_rows(%x: tensor<1x16xf32>, %w: tensor<24x16xf32>, %kc: tens
   %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<24x16xf32>, tensor<1x8x8xf32> -> tensor<1x2x8xf32>
   return
 }
+
+// -----
+
+// expected-error @+1 {{qweight scale must be f32, f16 or bf16, got 'f64'}}
+func.func @qweight_scale(%w: !tfm.qweight<8x16xi4, group = 8, scale = f64>) {
+  return
+}
+
+// -----
+
+func.func @fused_eps_without_norm(%x: tensor<1x16xf32>, %w: tensor<8x16xf32>) {
+  // expected-error @+1 {{has eps but no norm weight}}
+  %y = tfm.fused_linear %x, %w {eps = 1.0e-5 : f64} : tensor<1x16xf32>, tensor<8x16xf32> -> tensor<1x8xf32>
+  return
+}
+
+// -----
+
+func.func @fused_qkv_groups(%x: tensor<1x16xf32>, %w: tensor<40x16xf32>, %kc: tensor<2x8x8xf32>, %vc: tensor<2x8x8xf32>, %pos: index) {
+  // expected-error @+1 {{3 query heads are not a multiple of 2 KV heads}}
+  %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<40x16xf32>, tensor<2x8x8xf32> -> tensor<1x3x8xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{qweight needs integer codes and a float scale}}
+func.func @qweight_kinds(%w: !tfm.qweight<8x16xi4, group = 8, scale = i8>) {
+  return
+}
