@@ -4,7 +4,7 @@
 Why: the benchmark runs on the GPU machine; its JSON comes back here, and
 this writes the dated record into docs/benchmarks/ (no matplotlib needed):
 
-    bench/plot_gpu_bench.py /work/.device/.../gpu-bench.json
+    bench/plot_gpu_bench.py FILES_AT/gpu-bench.json
         [--docs docs/benchmarks]
 writes docs/benchmarks/gpu-DATE-GPU.md and gpu-DATE-GPU.svg (GPU: the
 device name in lower case, non-alphanumerics as '-').  gpu_bench.py also
