@@ -14,8 +14,6 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 
-#include <cstdlib>
-
 using namespace monocard;
 
 static llvm::Error fail(const llvm::Twine &msg) {
@@ -23,8 +21,6 @@ static llvm::Error fail(const llvm::Twine &msg) {
 }
 
 std::string monocard::findPtxas() {
-  if (const char *env = std::getenv("MONOCARD_PTXAS"))
-    return env;
   if (auto p = llvm::sys::findProgramByName("ptxas"))
     return *p;
   if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas"))

@@ -127,7 +127,7 @@ llvm::Error monocard::emitHostObject(mlir::ModuleOp module,
 
 llvm::Error monocard::linkExecutable(llvm::StringRef objectPath,
                                      llvm::StringRef outputPath,
-                                     llvm::StringRef target) {
+                                     Launcher launcher) {
   llvm::ErrorOr<std::string> clang = llvm::sys::findProgramByName("clang++-22");
   if (!clang)
     clang = llvm::sys::findProgramByName("clang++");
@@ -136,7 +136,7 @@ llvm::Error monocard::linkExecutable(llvm::StringRef objectPath,
   std::string rt = MONOCARD_RUNTIME_LIB_DIR;
   std::vector<std::string> owned = {*clang, "-fuse-ld=lld", "-o",
                                     outputPath.str(), objectPath.str()};
-  if (target == "cuda") {
+  if (launcher == Launcher::Cuda) {
     // The driver is dlopen'ed; the C++ runtime is linked in so that the
     // program runs on any glibc-based machine that has an NVIDIA driver.
     for (const char *a :

@@ -15,8 +15,9 @@
 
 namespace monocard {
 
-/// The ptxas to use: $MONOCARD_PTXAS, else ptxas on PATH, else
-/// /usr/local/cuda/bin/ptxas; empty when there is none.
+/// The ptxas found where a CUDA toolkit puts it: ptxas on PATH, else
+/// /usr/local/cuda/bin/ptxas; empty when there is none. (monocard-compile's
+/// --ptxas names another.)
 std::string findPtxas();
 
 /// Assembles `ptx` for `chip` (e.g. sm_90) with `ptxas`. A failure is an

@@ -18,11 +18,13 @@ llvm::Error emitHostObject(mlir::ModuleOp module, llvm::StringRef modelInfo,
                            llvm::StringRef cpu, llvm::StringRef objectPath,
                            bool emitLlvmIr = false);
 
-/// Links `objectPath` with the launcher into a standalone executable.
-/// Links the host object with the launcher of `target` ("cpu" or "cuda").
+/// The launcher a program is linked with: the CPU one runs the step
+/// functions of the object; the CUDA one loads its PTX through the driver.
+enum class Launcher { Cpu, Cuda };
+
+/// Links `objectPath` with `launcher` into a standalone executable.
 llvm::Error linkExecutable(llvm::StringRef objectPath,
-                           llvm::StringRef outputPath,
-                           llvm::StringRef target = "cpu");
+                           llvm::StringRef outputPath, Launcher launcher);
 
 } // namespace monocard
 
