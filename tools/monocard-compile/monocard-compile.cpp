@@ -15,8 +15,8 @@
 
 #include "monocard/Frontend/ImportCheckpoint.h"
 #include "monocard/InitAll.h"
-#include "monocard/Runtime/ModelInfo.h"
-#include "monocard/Runtime/Packer.h"
+#include "monocard/Runtime/Program/ModelInfo.h"
+#include "monocard/Runtime/Weights/Packer.h"
 #include "monocard/Target/CpuPipeline.h"
 #include "monocard/Target/CudaObject.h"
 #include "monocard/Target/CudaPipeline.h"
