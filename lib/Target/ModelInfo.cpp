@@ -13,6 +13,8 @@ using namespace mlir;
 using namespace monocard;
 namespace json = llvm::json;
 namespace contract = monocard::contract;
+using contract::AbiBuffer;
+using contract::abiBufferName;
 namespace key = monocard::contract::key;
 
 static llvm::Error fail(const llvm::Twine &msg) {
@@ -63,11 +65,9 @@ llvm::Expected<MemorySummary> monocard::summarizeMemory(ModuleOp module) {
     s.arenaBytes = std::max(s.arenaBytes, get("arena_bytes"));
     s.lowerBound = std::max(s.lowerBound, get("lower_bound"));
     s.naiveBytes = std::max(s.naiveBytes, get("naive_bytes"));
-    s.weightsBytes =
-        std::max(s.weightsBytes,
-                 abiBytes(fn, contract::abiBufferName(contract::kWeights)));
-    s.kvBytes = std::max(s.kvBytes,
-                         abiBytes(fn, contract::abiBufferName(contract::kKv)));
+    s.weightsBytes = std::max(s.weightsBytes,
+                              abiBytes(fn, abiBufferName(AbiBuffer::Weights)));
+    s.kvBytes = std::max(s.kvBytes, abiBytes(fn, abiBufferName(AbiBuffer::Kv)));
   }
   return s;
 }

@@ -277,8 +277,8 @@ static void testContract() {
   for (size_t I = 0; I < sizeof(kScalarKeys) / sizeof(kScalarKeys[0]); ++I)
     Ordered &= kScalarKeys[I].Slot == static_cast<ScalarSlot>(I);
   CHECK(Ordered);
-  CHECK(std::string(abiBufferName(kWeights)) == "weights" &&
-        std::string(abiBufferName(kIo)) == "io" &&
+  CHECK(std::string(abiBufferName(AbiBuffer::Weights)) == "weights" &&
+        std::string(abiBufferName(AbiBuffer::Io)) == "io" &&
         std::string(cudaBufferName(CudaBuffer::Arena)) == "arena");
 
   // A program of another format is refused with one line naming both.

@@ -79,13 +79,14 @@ constexpr const char *kIoTokens = "tokens";
 // "buffer" in a launch argument), in this order.
 //===----------------------------------------------------------------------===//
 
-enum AbiBuffer : int { kWeights = 0, kKv = 1, kArena = 2, kIo = 3 };
+enum class AbiBuffer : int { Weights, Kv, Arena, Io };
 constexpr int kNumAbiBuffers = 4;
 
+/// "weights", "kv", "arena", "io".
 constexpr const char *abiBufferName(AbiBuffer B) {
   constexpr const char *Names[kNumAbiBuffers] = {"weights", "kv", "arena",
                                                  "io"};
-  return Names[B];
+  return Names[static_cast<int>(B)];
 }
 
 //===----------------------------------------------------------------------===//
@@ -111,6 +112,8 @@ enum ScalarSlot : int64_t {
   kNumScalars = 8,
 };
 constexpr int64_t kScalarBytes = 4;
+static_assert(kNumScalars * kScalarBytes <= kIoAlign,
+              "the scalar block is one aligned block");
 
 /// The name of each used slot in the model info's "io" member, in slot
 /// order.

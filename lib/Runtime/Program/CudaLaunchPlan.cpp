@@ -29,7 +29,7 @@ DeviceMemoryPlan DeviceMemoryPlan::forModel(const ModelInfo &Info) {
 }
 
 const char *monocard::cudaBufferName(CudaBuffer B) {
-  return contract::abiBufferName(static_cast<contract::AbiBuffer>(B));
+  return contract::abiBufferName(B);
 }
 
 int monocard::parseSmArch(const std::string &Arch) {

@@ -39,12 +39,7 @@ struct DeviceMemoryPlan {
 };
 
 /// The four device allocations a kernel parameter can point into.
-enum class CudaBuffer {
-  Weights = contract::kWeights,
-  Kv = contract::kKv,
-  Arena = contract::kArena,
-  Io = contract::kIo,
-};
+using CudaBuffer = contract::AbiBuffer;
 
 /// "weights", "kv", "arena", "io" (contract::abiBufferName).
 const char *cudaBufferName(CudaBuffer B);
