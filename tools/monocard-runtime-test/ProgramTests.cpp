@@ -289,6 +289,8 @@ static void testContract() {
             Ours);
   CHECK(infoError("\"format\":1", "\"format\":0") ==
         "model info has format 0; this launcher reads format " + Ours);
+  CHECK(infoError("\"format\":1", "\"format\":" + Next).find('\n') ==
+        std::string::npos);
 }
 
 void runProgramTests() {
