@@ -16,7 +16,7 @@ What it does (run with /usr/bin/python3; needs python3-numpy, python3-torch):
     --tokens P -n S` and the torch peer (`--torch-worker`, a child process,
     so its peak RSS is its own) `--repeats` times each, interleaved, and
     keeps the run with the median decode tok/s.  Both measure as
-    lib/Runtime/Generate.cpp's benchmark() does: one warm-up prefill and one
+    lib/Runtime/Cli/Generate.cpp's benchmark() does: one warm-up prefill and one
     decode step, then a timed prefill of the prompt, then S timed greedy
     decode steps (argmax included); the prompt is Monocard's default
     synthetic one (128 LCG tokens), S = 64;
@@ -310,7 +310,7 @@ def render_doc(r, table):
            "%.2f %.2f %.2f" % tuple(r["loadavg_after"]), r["repeats"]),
         "- Workload (both engines): prompt of %d tokens (Monocard's default synthetic "
         "`--bench` prompt), then %d greedy decode steps with the KV cache; one warm-up "
-        "prefill + one decode step first, as `benchmark()` in lib/Runtime/Generate.cpp. "
+        "prefill + one decode step first, as `benchmark()` in lib/Runtime/Cli/Generate.cpp. "
         "Monocard prefills in chunks of 64, torch in one call." % (r["prompt_tokens"], r["decode_steps"]),
         "- Same model: both engines' 32 greedy tokens after `The meaning of life is` "
         "are identical: %s." % ",".join(map(str, r["greedy_check_tokens"])),

@@ -22,7 +22,7 @@ each model:
       model --weights W --bench --json --tokens <512 ids> -n 1   (prefill)
     and one `--logits-out` run whose first row is compared with the peer's
     (the same-weights check).
-Every engine is timed as lib/Runtime/Generate.cpp's benchmark(): one
+Every engine is timed as lib/Runtime/Cli/Generate.cpp's benchmark(): one
 warm-up prefill + decode step, then a timed prefill of the prompt
 (synchronized), then N timed greedy steps, each = one decode step + argmax
 on the device + reading the token on the host.  Peers: best of --repeats

@@ -214,7 +214,7 @@ def render(result, svg_name):
                                       man.get("max_seq"), man.get("git_commit")),
          "- Workload: batch %d, a %d-token prompt, then %d greedy decode "
          "steps; prefill measured separately on a %d-token prompt. Timing as "
-         "`benchmark()` in lib/Runtime/Generate.cpp: warm-up prefill and "
+         "`benchmark()` in lib/Runtime/Cli/Generate.cpp: warm-up prefill and "
          "decode first (torch.compile's compilation and CUDA-graph capture "
          "included there, never timed), then a timed prefill, then timed "
          "steps of decode + argmax on the GPU + token read on the host. "

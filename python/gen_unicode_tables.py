@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates lib/Runtime/UnicodeTables.inc for the launcher's tokenizer.
+"""Generates lib/Runtime/Tokenizer/UnicodeTables.inc for the launcher's tokenizer.
 
 The tokenizer needs, without any third-party library:
   * the general categories L (letters) and N (numbers), for the \\p{L} and
@@ -13,7 +13,7 @@ Everything is emitted as sorted arrays searched by binary search. Run with
 the system Python (its unicodedata fixes the Unicode version, printed in the
 output):
 
-    /usr/bin/python3 python/gen_unicode_tables.py > lib/Runtime/UnicodeTables.inc
+    /usr/bin/python3 python/gen_unicode_tables.py > lib/Runtime/Tokenizer/UnicodeTables.inc
 """
 import sys
 import unicodedata

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds the tokenizer test fixtures in test/Runtime/tokenizer/.
+"""Builds the tokenizer test fixtures in test/Runtime/Tokenizer/Inputs/.
 
 Three small but real Hugging Face `tokenizer.json` files, trained with the
 `tokenizers` library on the Debian fortunes corpus, in the shapes real
@@ -25,9 +25,9 @@ encoding with special tokens, and the library's decode of the ids.
 Run where `tokenizers` is installed (the GPU machine):
   python3 python/train_demo.py corpus --out .demo_corpus/fortunes.json
   python3 python/make_tokenizer_fixtures.py --corpus .demo_corpus/fortunes.json \
-      --out test/Runtime/tokenizer
+      --out test/Runtime/Tokenizer/Inputs
   # verify the fixtures without `tokenizers` (needs the `regex` module):
-  python3 python/make_tokenizer_fixtures.py --check --out test/Runtime/tokenizer
+  python3 python/make_tokenizer_fixtures.py --check --out test/Runtime/Tokenizer/Inputs
 """
 
 import argparse
@@ -341,7 +341,7 @@ def check(outdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", default=".demo_corpus/fortunes.json")
-    ap.add_argument("--out", default="test/Runtime/tokenizer")
+    ap.add_argument("--out", default="test/Runtime/Tokenizer/Inputs")
     ap.add_argument("--check", action="store_true",
                     help="only verify --out's cases.json with the plain "
                          "Python re-implementation (needs `regex`, not "

@@ -18,8 +18,8 @@ The cases are recorded with Hugging Face `tokenizers`: the Python package
 when it is installed (the GPU machine), otherwise its Node.js binding (the
 npm package `tokenizers`, same Rust core) found under --node-modules:
 
-  python3 python/make_tokenizer_variants.py --out test/Runtime/tokenizer
-  python3 python/make_tokenizer_variants.py --out test/Runtime/tokenizer \\
+  python3 python/make_tokenizer_variants.py --out test/Runtime/Tokenizer/Inputs
+  python3 python/make_tokenizer_variants.py --out test/Runtime/Tokenizer/Inputs \\
       --node-modules /tmp/tok-npm/node_modules
 """
 
@@ -155,7 +155,7 @@ def record(text_json, path, texts, node_modules):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="test/Runtime/tokenizer")
+    ap.add_argument("--out", default="test/Runtime/Tokenizer/Inputs")
     ap.add_argument("--node-modules")
     args = ap.parse_args()
     for name, build in [("qwen2-bytelevel", qwen2),

@@ -13,6 +13,8 @@
 #include "monocard/Target/CudaPipeline.h"
 #include "monocard/Target/ModelInfo.h"
 
+#include "monocard/Runtime/Contract.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -25,6 +27,7 @@
 using namespace mlir;
 using namespace monocard;
 namespace json = llvm::json;
+namespace key = monocard::contract::key;
 
 static llvm::Error fail(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
@@ -121,16 +124,16 @@ monocard::buildCudaModelInfoJson(ModuleOp module,
     auto a = ioAttr.getAs<IntegerAttr>(key);
     return a ? a.getInt() : 0;
   };
-  int64_t scalars = ioGet("scalars");
-  json::Object io{{"bytes", ioGet("bytes")},
-                  {"logits", ioGet("logits")},
-                  {"tokens", ioGet("tokens")},
-                  {"pos", scalars},
-                  {"n_valid", scalars + 4},
-                  {"next_token", scalars + 8},
-                  {"temperature", scalars + 12},
-                  {"seed", scalars + 16},
-                  {"counter", scalars + 20}};
+  contract::IoLayout layout;
+  layout.bytes = ioGet("bytes");
+  layout.logits = ioGet("logits");
+  layout.tokens = ioGet("tokens");
+  layout.scalars = ioGet("scalars");
+  json::Object io{{key::kIoBytes, layout.bytes},
+                  {key::kIoLogits, layout.logits},
+                  {key::kIoTokens, layout.tokens}};
+  for (const contract::ScalarKey &s : contract::kScalarKeys)
+    io[s.Key] = layout.scalar(s.Slot);
 
   json::Array kernelNames;
   llvm::StringMap<int64_t> kernelIndex;
@@ -159,25 +162,25 @@ monocard::buildCudaModelInfoJson(ModuleOp module,
         llvm::Expected<ArgRef> ref = resolve(fn, operand);
         if (!ref)
           return ref.takeError();
-        args.push_back(
-            json::Object{{"buffer", ref->buffer}, {"offset", ref->offset}});
+        args.push_back(json::Object{{key::kBuffer, ref->buffer},
+                                    {key::kOffset, ref->offset}});
       }
       launches.push_back(json::Object{
-          {"kernel", it->second},
-          {"grid", json::Array{(*grid)[0], (*grid)[1], (*grid)[2]}},
-          {"block", json::Array{(*block)[0], (*block)[1], (*block)[2]}},
-          {"smem", *smem},
-          {"args", std::move(args)}});
+          {key::kKernel, it->second},
+          {key::kGrid, json::Array{(*grid)[0], (*grid)[1], (*grid)[2]}},
+          {key::kBlock, json::Array{(*block)[0], (*block)[1], (*block)[2]}},
+          {key::kSmem, *smem},
+          {key::kArgs, std::move(args)}});
     }
     stepsJson[fn.getName()] = std::move(launches);
   }
-  json::Object cuda{{"ptx_arch", options.ptxChip},
-                    {"cubin_arch", haveCubin ? options.cubinChip : ""},
-                    {"io", std::move(io)},
-                    {"kernels", std::move(kernelNames)},
-                    {"steps", std::move(stepsJson)}};
+  json::Object cuda{{key::kPtxArch, options.ptxChip},
+                    {key::kCubinArch, haveCubin ? options.cubinChip : ""},
+                    {key::kIo, std::move(io)},
+                    {key::kKernels, std::move(kernelNames)},
+                    {key::kSteps, std::move(stepsJson)}};
   json::Object *info = parsed->getAsObject();
-  (*info)["cuda"] = std::move(cuda);
+  (*info)[key::kCuda] = std::move(cuda);
   std::string out;
   llvm::raw_string_ostream os(out);
   os << json::Value(std::move(*info));

@@ -24,8 +24,8 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
-#ifndef MONOCARD_RUNTIME_LIB_DIR
-#error "MONOCARD_RUNTIME_LIB_DIR must point at the launcher's libraries"
+#if !defined(MONOCARD_RUNTIME_LIB_DIR) || !defined(MONOCARD_RUNTIME_ARCHIVES)
+#error "MONOCARD_RUNTIME_LIB_DIR/_ARCHIVES must name the launcher's libraries"
 #endif
 
 using namespace monocard;
@@ -140,14 +140,14 @@ llvm::Error monocard::linkExecutable(llvm::StringRef objectPath,
     // The driver is dlopen'ed; the C++ runtime is linked in so that the
     // program runs on any glibc-based machine that has an NVIDIA driver.
     for (const char *a :
-         {"/libMonocardLauncherCudaMain.a", "/libMonocardRuntime.a"})
+         {"/libMonocardLauncherCudaMain.a", MONOCARD_RUNTIME_ARCHIVES})
       owned.push_back(rt + a);
     for (const char *a : {"-static-libstdc++", "-static-libgcc", "-ldl",
                           "-lpthread", "-lm"})
       owned.push_back(a);
   } else {
     for (const char *a :
-         {"/libMonocardLauncherMain.a", "/libMonocardRuntime.a"})
+         {"/libMonocardLauncherMain.a", MONOCARD_RUNTIME_ARCHIVES})
       owned.push_back(rt + a);
     for (const char *a : {"-lpthread", "-lm"})
       owned.push_back(a);

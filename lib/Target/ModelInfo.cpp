@@ -2,6 +2,8 @@
 
 #include "monocard/Target/ModelInfo.h"
 
+#include "monocard/Runtime/Contract.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "llvm/Support/Format.h"
@@ -10,6 +12,10 @@
 using namespace mlir;
 using namespace monocard;
 namespace json = llvm::json;
+namespace contract = monocard::contract;
+using contract::AbiBuffer;
+using contract::abiBufferName;
+namespace key = monocard::contract::key;
 
 static llvm::Error fail(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
@@ -59,8 +65,9 @@ llvm::Expected<MemorySummary> monocard::summarizeMemory(ModuleOp module) {
     s.arenaBytes = std::max(s.arenaBytes, get("arena_bytes"));
     s.lowerBound = std::max(s.lowerBound, get("lower_bound"));
     s.naiveBytes = std::max(s.naiveBytes, get("naive_bytes"));
-    s.weightsBytes = std::max(s.weightsBytes, abiBytes(fn, "weights"));
-    s.kvBytes = std::max(s.kvBytes, abiBytes(fn, "kv"));
+    s.weightsBytes = std::max(s.weightsBytes,
+                              abiBytes(fn, abiBufferName(AbiBuffer::Weights)));
+    s.kvBytes = std::max(s.kvBytes, abiBytes(fn, abiBufferName(AbiBuffer::Kv)));
   }
   return s;
 }
@@ -83,8 +90,8 @@ llvm::Expected<std::string> monocard::buildModelInfoJson(ModuleOp module,
     return mem.takeError();
 
   json::Object info;
-  info["format"] = 1;
-  info["target"] = target.str();
+  info[key::kFormat] = contract::kModelInfoFormat;
+  info[key::kTarget] = target.str();
   for (NamedAttribute a : model) {
     if (auto s = dyn_cast<StringAttr>(a.getValue()))
       info[a.getName().getValue()] = s.getValue().str();
@@ -100,19 +107,19 @@ llvm::Expected<std::string> monocard::buildModelInfoJson(ModuleOp module,
     for (Attribute s : d.getAs<ArrayAttr>("sources"))
       sources.push_back(cast<StringAttr>(s).getValue().str());
     json::Object entry{
-        {"param", d.getAs<StringAttr>("param").getValue().str()},
-        {"offset", d.getAs<IntegerAttr>("offset").getInt()},
-        {"dtype", d.getAs<StringAttr>("dtype").getValue().str()},
-        {"shape", std::move(shape)},
-        {"sources", std::move(sources)},
-        {"transform", d.getAs<StringAttr>("transform").getValue().str()}};
+        {key::kParam, d.getAs<StringAttr>("param").getValue().str()},
+        {key::kOffset, d.getAs<IntegerAttr>("offset").getInt()},
+        {key::kDType, d.getAs<StringAttr>("dtype").getValue().str()},
+        {key::kShape, std::move(shape)},
+        {key::kSources, std::move(sources)},
+        {key::kTransform, d.getAs<StringAttr>("transform").getValue().str()}};
     // Optional members (docs/packed-weights-format.md): absent ones are
     // left out, so a plain recipe's text (and fingerprint) is unchanged.
     if (auto pairs = d.getAs<ArrayAttr>("pair_rows")) {
       json::Array triples;
       for (Attribute v : pairs)
         triples.push_back(cast<IntegerAttr>(v).getInt());
-      entry["pair_rows"] = std::move(triples);
+      entry[key::kPairRows] = std::move(triples);
     }
     if (auto quant = d.getAs<DictionaryAttr>("quant")) {
       json::Object q;
@@ -122,7 +129,7 @@ llvm::Expected<std::string> monocard::buildModelInfoJson(ModuleOp module,
         else if (auto str = dyn_cast<StringAttr>(f.getValue()))
           q[f.getName().getValue()] = str.getValue().str();
       }
-      entry["quant"] = std::move(q);
+      entry[key::kQuant] = std::move(q);
     }
     recipe.push_back(std::move(entry));
   }
@@ -134,11 +141,11 @@ llvm::Expected<std::string> monocard::buildModelInfoJson(ModuleOp module,
     h ^= c;
     h *= 0x100000001b3ull;
   }
-  info["fingerprint"] = llvm::formatv("{0:x-16}", h).str();
-  info["recipe"] = std::move(recipe);
-  info["weights_bytes"] = mem->weightsBytes;
-  info["kv_bytes"] = mem->kvBytes;
-  info["arena_bytes"] = mem->arenaBytes;
+  info[key::kFingerprint] = llvm::formatv("{0:x-16}", h).str();
+  info[key::kRecipe] = std::move(recipe);
+  info[key::kWeightsBytes] = mem->weightsBytes;
+  info[key::kKvBytes] = mem->kvBytes;
+  info[key::kArenaBytes] = mem->arenaBytes;
   return toJson(json::Value(std::move(info)));
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Teacher-forced perplexity: the rules `<exe> --perplexity FILE` follows.
 
-Why this exists: the launcher's perplexity mode (lib/Runtime/Perplexity.cpp)
+Why this exists: the launcher's perplexity mode (lib/Runtime/Cli/Perplexity.cpp)
 and its references (reference.py --perplexity, quant_quality.py) must agree
 on what a document is, which positions are scored and how the argmax list is
 hashed; this module is that agreement in Python.

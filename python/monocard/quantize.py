@@ -1,6 +1,6 @@
 """numpy reference of the packed-weights recipe (docs/packed-weights-format.md).
 
-Why this exists: the packer (lib/Runtime/Packer.cpp) is the one place that
+Why this exists: the packer (lib/Runtime/Weights/Packer.cpp) is the one place that
 decides packed bytes; this module computes the same bytes independently so
 tests can compare them exactly, and quality tooling can measure what
 quantization does to a model without the compiler.
@@ -26,7 +26,7 @@ def _f32(x):
 
 def f32_to_bf16_bits(x):
     """float32 -> bf16 bit patterns (uint16), round to nearest even; NaNs
-    stay NaN (as lib/Runtime/DType.cpp does)."""
+    stay NaN (as lib/Runtime/Support/DType.cpp does)."""
     x = _f32(x)
     u = x.view(np.uint32).astype(np.uint64)
     r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)

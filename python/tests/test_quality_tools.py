@@ -31,7 +31,7 @@ except ImportError:  # numpy-only machines
 
 class PerplexityRules(unittest.TestCase):
     def test_split_documents(self):
-        # The same cases as UnitTests.cpp's testPerplexity.
+        # The same cases as CliTests.cpp's testPerplexity.
         self.assertEqual(px.split_documents("a\nb\n%\nc\n"), ["a\nb", "c"])
         self.assertEqual(px.split_documents("a\n%\n%\n  \n%\nb"), ["a", "b"])
         self.assertEqual(px.split_documents("%\r\nx\r\n%\r\n"), ["x\r"])

@@ -1,6 +1,6 @@
 """Tests for monocard.quantize, the numpy reference of the packed-weights
 recipe (docs/packed-weights-format.md). The packer is checked against it
-byte for byte by test/Runtime/pack-quantize.test; these pin the reference
+byte for byte by test/Runtime/Weights/pack-quantize.test; these pin the reference
 itself to the document.
 
 Run: /usr/bin/python3 -m unittest discover -s python/tests

@@ -18,8 +18,8 @@
 
 #include "monocard/Frontend/ImportCheckpoint.h"
 #include "monocard/InitAll.h"
-#include "monocard/Runtime/ModelInfo.h"
-#include "monocard/Runtime/Packer.h"
+#include "monocard/Runtime/Program/ModelInfo.h"
+#include "monocard/Runtime/Weights/Packer.h"
 #include "monocard/Target/CompileStages.h"
 #include "monocard/Target/CompileTarget.h"
 #include "monocard/Version.h"

@@ -27,7 +27,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "monocard/Runtime/CudaDriver.h"
+#include "monocard/Runtime/Cuda/CudaDriver.h"
 
 #include <chrono>
 #include <cmath>

@@ -3,8 +3,8 @@
 // What monocard-compile --target=cuda emits, written by hand: the model
 // info with its "cuda" launch plan, the kernels' PTX and a cubin, as data
 // with C linkage. Linked like a compiled model (this object, then
-// libMonocardLauncherCudaMain.a, then libMonocardRuntime.a) it is a complete
-// CUDA model program, which the lit tests run over the fake driver
+// libMonocardLauncherCudaMain.a, then the runtime's archives) it is a
+// complete CUDA model program, which the lit tests run over the fake driver
 // (FakeDriver.cpp runs the fake_* kernels on the CPU):
 //
 //   one i32 token per KV row; the next token is

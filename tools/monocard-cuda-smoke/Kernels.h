@@ -3,7 +3,7 @@
 // y[i] = a * x[i] + y[i], written by hand so the smoke test needs no
 // compiler: it checks the driver layer alone. PTX ISA 8.0 for sm_80 is the
 // oldest the CUDA target supports; the driver JIT-compiles it for newer GPUs.
-// test/Runtime/cuda-ptx-assembles.test runs ptxas over it.
+// test/Runtime/Cuda/cuda-ptx-assembles.test runs ptxas over it.
 //
 //===----------------------------------------------------------------------===//
 

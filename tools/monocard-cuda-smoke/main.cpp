@@ -18,9 +18,9 @@
 
 #include "Kernels.h"
 
-#include "monocard/Runtime/CudaDevice.h"
-#include "monocard/Runtime/CudaDriver.h"
-#include "monocard/Runtime/ModelInfo.h"
+#include "monocard/Runtime/Cuda/CudaDevice.h"
+#include "monocard/Runtime/Cuda/CudaDriver.h"
+#include "monocard/Runtime/Program/ModelInfo.h"
 
 #include <cmath>
 #include <cstdio>

@@ -1,6 +1,6 @@
 //===- main.cpp - Test driver for the launcher library --------------------===//
 //
-//   monocard-runtime-test unit                       built-in unit tests
+//   monocard-runtime-test unit [ROOM]                built-in unit tests
 //   monocard-runtime-test pack INFO.json DIR OUT     packWeights
 //   monocard-runtime-test open INFO.json WEIGHTS     WeightsFile::open
 //   monocard-runtime-test ckpt DIR                   list a checkpoint
@@ -13,11 +13,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "monocard/Runtime/CudaRunner.h"
-#include "monocard/Runtime/ModelInfo.h"
-#include "monocard/Runtime/Packer.h"
-#include "monocard/Runtime/Safetensors.h"
-#include "monocard/Runtime/WeightsFile.h"
+#include "monocard/Runtime/Cuda/CudaRunner.h"
+#include "monocard/Runtime/Program/ModelInfo.h"
+#include "monocard/Runtime/Weights/Packer.h"
+#include "monocard/Runtime/Weights/Safetensors.h"
+#include "monocard/Runtime/Weights/WeightsFile.h"
 
 #include <cstdio>
 #include <fstream>
@@ -27,7 +27,7 @@
 
 using namespace monocard;
 
-int runUnitTests(); // UnitTests.cpp
+int runUnitTests(const std::string &Room); // UnitTests.cpp
 
 static int fail(const std::string &Message) {
   std::fprintf(stderr, "error: %s\n", Message.c_str());
@@ -48,8 +48,8 @@ static bool loadInfo(const char *Path, ModelInfo &Info, std::string &Error) {
 int main(int Argc, char **Argv) {
   std::string Cmd = Argc > 1 ? Argv[1] : "";
   std::string Error;
-  if (Cmd == "unit" && Argc == 2)
-    return runUnitTests();
+  if (Cmd == "unit" && (Argc == 2 || Argc == 3))
+    return runUnitTests(Argc == 3 ? Argv[2] : "");
   if (Cmd == "ckpt" && Argc == 3) {
     Checkpoint C;
     if (!C.open(Argv[2], Error))
@@ -103,8 +103,9 @@ int main(int Argc, char **Argv) {
                 Info.Cuda.Prefill.size(), Info.Cuda.Decode.size());
     return 0;
   }
-  std::fprintf(stderr, "usage: monocard-runtime-test unit | pack INFO DIR OUT"
-                       " | open INFO WEIGHTS | ckpt DIR"
-                       " | cuda INFO PTX DRIVER\n");
+  std::fprintf(stderr,
+               "usage: monocard-runtime-test unit [ROOM] | pack INFO DIR OUT"
+               " | open INFO WEIGHTS | ckpt DIR"
+               " | cuda INFO PTX DRIVER\n");
   return 2;
 }

@@ -20,8 +20,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "monocard/Runtime/Json.h"
-#include "monocard/Runtime/Tokenizer.h"
+#include "monocard/Runtime/Support/Json.h"
+#include "monocard/Runtime/Tokenizer/Tokenizer.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -20,6 +20,8 @@
 #include "monocard/Conversion/Passes.h"
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
 
+#include "monocard/Runtime/Contract.h"
+
 #include "../StepBuffers.h"
 #include "KernelBuilders.h"
 
@@ -42,20 +44,9 @@ namespace tfm = monocard::tfm;
 
 namespace {
 
-/// Where a step's inputs and outputs live in the I/O buffer. Each part is
-/// rounded up to 256 bytes (cuMemAlloc's alignment); the runtime's
-/// DeviceMemoryPlan::forModel computes the same layout.
-struct IoLayout {
-  int64_t logits = 0, tokens = 0, scalars = 0, bytes = 0;
-  static IoLayout forModel(int64_t vocab, int64_t chunk) {
-    auto round = [](int64_t n) { return (n + 255) / 256 * 256; };
-    IoLayout io;
-    io.tokens = round(vocab * 4);
-    io.scalars = io.tokens + round(chunk * 4);
-    io.bytes = io.scalars + 256;
-    return io;
-  }
-};
+/// Where a step's inputs and outputs live in the I/O buffer: the
+/// compiler-runtime contract's layout, which the launcher allocates.
+using IoLayout = contract::IoLayout;
 
 int64_t numElements(Value v) {
   return cast<ShapedType>(v.getType()).getNumElements();
@@ -585,7 +576,7 @@ struct TfmLowerToGPUPass
     if (model)
       if (auto c = model.getAs<IntegerAttr>("prefill_chunk"))
         chunk = std::max(chunk, c.getInt());
-    IoLayout io = IoLayout::forModel(vocab, chunk);
+    IoLayout io = contract::ioLayout(vocab, chunk);
 
     KernelLibrary lib(module);
     for (func::FuncOp fn : steps) {
