@@ -23,9 +23,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "Interpreter.h"
-#include "KernelBuilders.h"
 
 #include "monocard/InitAll.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 #include "monocard/Target/CudaPipeline.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"

@@ -12,8 +12,9 @@
 // their buffers, step inputs and outputs views of the I/O buffer, and every
 // intermediate a `memref.alloc` that tfm-plan-memory later places in the
 // arena. Reshapes are free (the buffers are flat). Each compute op becomes
-// one launch of a kernel from the kernel builders (KernelBuilders.h), and a
-// final launch samples the next token on the device.
+// one launch of a kernel from the CUDA kernel library
+// (monocard/Target/Cuda/Kernels/KernelLibrary.h), and a final launch samples
+// the next token on the device.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,7 +22,7 @@
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
 
 #include "../StepBuffers.h"
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"

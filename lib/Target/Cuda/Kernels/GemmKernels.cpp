@@ -1,7 +1,7 @@
 //===- GemmKernels.cpp - the prefill GEMM of a LinearSpec -----------------===//
 //
 // z = x' . W^T for m > 1 rows, with the prologue and epilogues of a
-// LinearSpec (KernelBuilders.h) fused in. A block of 256 threads owns a
+// LinearSpec (KernelLibrary.h) fused in. A block of 256 threads owns a
 // bm x bn tile of z and walks k in steps of bk:
 //
 //   - pipeline: x and W tiles have two shared-memory buffers each; tile i
@@ -40,7 +40,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -1,4 +1,4 @@
-//===- KernelBuilders.h - C++ builders of the CUDA kernels -----*- C++ -*-===//
+//===- KernelLibrary.h - C++ builders of the CUDA kernels ------*- C++ -*-===//
 //
 // Each builder emits one `gpu.func` kernel, specialised to the shapes and
 // storage types it is given (every extent is a compile-time constant), into
@@ -15,10 +15,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
-#define MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
+#ifndef MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H
+#define MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H
 
-#include "KernelEmitter.h"
+#include "monocard/Target/Cuda/Kernels/KernelEmitter.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -200,4 +200,4 @@ private:
 
 } // namespace monocard::gpu_kernels
 
-#endif // MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
+#endif // MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H

@@ -1,6 +1,6 @@
 //===- KernelLibrary.cpp - the kernel module and kernel creation ----------===//
 
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "llvm/ADT/Hashing.h"
