@@ -11,6 +11,7 @@
 #include "monocard/Runtime/Json.h"
 #include "monocard/Runtime/ModelInfo.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -43,6 +44,12 @@ const char *monocard::cudaBufferName(CudaBuffer B) {
     return "io";
   }
   return "?";
+}
+
+unsigned CudaPersistentGrid::blocks(int SmCount) const {
+  uint64_t Want = uint64_t(BlocksPerSM) * uint64_t(SmCount > 0 ? SmCount : 1);
+  return static_cast<unsigned>(
+      std::min<uint64_t>(std::max<uint64_t>(Want, MinBlocks), MaxBlocks));
 }
 
 int monocard::parseSmArch(const std::string &Arch) {
@@ -172,6 +179,30 @@ public:
     return true;
   }
 
+  /// The optional "persistent" member: positive blocks_per_sm and
+  /// 1 <= min_blocks <= max_blocks.
+  bool persistent(const JsonValue &L, const std::string &Where,
+                  CudaPersistentGrid &Out) {
+    const JsonValue *V = L.find("persistent");
+    if (!V)
+      return true;
+    std::string W = Where + ".persistent";
+    if (!V->isObject())
+      return fail(Where, "persistent", "must be an object");
+    uint64_t Bps = 0, Lo = 0, Hi = 0;
+    if (!u64(*V, W, "blocks_per_sm", Bps) || !u64(*V, W, "min_blocks", Lo) ||
+        !u64(*V, W, "max_blocks", Hi))
+      return false;
+    if (Bps < 1 || Bps > 1024 || Lo < 1 || Lo > Hi || Hi > 0x7fffffff)
+      return fail(Where, "persistent",
+                  "must have blocks_per_sm >= 1 and 1 <= min_blocks <= "
+                  "max_blocks");
+    Out.BlocksPerSM = static_cast<unsigned>(Bps);
+    Out.MinBlocks = static_cast<unsigned>(Lo);
+    Out.MaxBlocks = static_cast<unsigned>(Hi);
+    return true;
+  }
+
   uint64_t bufferBytes(CudaBuffer B) const {
     switch (B) {
     case CudaBuffer::Weights:
@@ -249,6 +280,8 @@ public:
       return fail(Where, "block",
                   "has " + std::to_string(Threads) +
                       " threads; a CUDA block holds at most 1024");
+    if (!persistent(V, Where, L.Persistent))
+      return false;
     uint64_t Smem = 0;
     if (!u64(V, Where, "smem", Smem))
       return false;

@@ -22,6 +22,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include <optional>
+
 using namespace mlir;
 using namespace monocard;
 namespace json = llvm::json;
@@ -94,6 +96,20 @@ llvm::Expected<int64_t> sharedBytes(gpu::LaunchFuncOp launch) {
   return c.getSExtValue();
 }
 
+/// A persistent launch's grid range (tfm-lower-to-gpu's
+/// `monocard.persistent`): blocks per SM, min and max blocks; none: fixed.
+std::optional<std::array<int64_t, 3>> persistent(gpu::LaunchFuncOp launch) {
+  auto attr = launch->getAttrOfType<DictionaryAttr>("monocard.persistent");
+  if (!attr)
+    return std::nullopt;
+  std::array<int64_t, 3> out{};
+  const char *keys[] = {"blocks_per_sm", "min_blocks", "max_blocks"};
+  for (int i = 0; i < 3; ++i)
+    if (auto v = attr.getAs<IntegerAttr>(keys[i]))
+      out[i] = v.getInt();
+  return out;
+}
+
 SmallVector<func::FuncOp> steps(ModuleOp module) {
   SmallVector<func::FuncOp> out;
   for (auto fn : module.getOps<func::FuncOp>())
@@ -162,12 +178,17 @@ monocard::buildCudaModelInfoJson(ModuleOp module,
         args.push_back(
             json::Object{{"buffer", ref->buffer}, {"offset", ref->offset}});
       }
-      launches.push_back(json::Object{
+      json::Object entry{
           {"kernel", it->second},
           {"grid", json::Array{(*grid)[0], (*grid)[1], (*grid)[2]}},
           {"block", json::Array{(*block)[0], (*block)[1], (*block)[2]}},
           {"smem", *smem},
-          {"args", std::move(args)}});
+          {"args", std::move(args)}};
+      if (auto p = persistent(launch))
+        entry["persistent"] = json::Object{{"blocks_per_sm", (*p)[0]},
+                                           {"min_blocks", (*p)[1]},
+                                           {"max_blocks", (*p)[2]}};
+      launches.push_back(std::move(entry));
     }
     stepsJson[fn.getName()] = std::move(launches);
   }
@@ -207,6 +228,9 @@ llvm::Expected<std::string> monocard::describeKernels(ModuleOp module) {
                           (*block)[2]);
       if (*smem)
         os << " smem " << *smem;
+      if (auto p = persistent(op))
+        os << llvm::formatv(" persistent {0}/SM {1}..{2}", (*p)[0], (*p)[1],
+                            (*p)[2]);
       os << "\n";
     }
   }

@@ -143,7 +143,18 @@ void GpuStepLowering::launch(const KernelLaunch &k, ValueRange args) {
   if (k.sharedBytes > 0)
     shared = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
                                           k.sharedBytes);
-  gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, shared, args);
+  auto op = gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, shared,
+                                      args);
+  // The launcher sizes this grid from the device (docs/runtime-abi.md).
+  if (k.persistent)
+    op->setAttr("monocard.persistent",
+                b.getDictionaryAttr(
+                    {b.getNamedAttr("blocks_per_sm", b.getI64IntegerAttr(
+                                                         k.persistent.blocksPerSM)),
+                     b.getNamedAttr("min_blocks",
+                                    b.getI64IntegerAttr(k.persistent.minBlocks)),
+                     b.getNamedAttr("max_blocks", b.getI64IntegerAttr(
+                                                      k.persistent.maxBlocks))}));
 }
 
 LogicalResult GpuStepLowering::checkPosition(Operation *op, Value pos) {
@@ -588,7 +599,14 @@ struct TfmLowerToGPUPass
         chunk = std::max(chunk, c.getInt());
     IoLayout io = IoLayout::forModel(vocab, chunk);
 
-    KernelLibrary lib(module);
+    llvm::Expected<KernelConfig> config =
+        KernelConfig::fromOptions(gpu, gemvTune, gemmTile);
+    if (!config) {
+      module.emitError() << "tfm-lower-to-gpu: "
+                         << llvm::toString(config.takeError());
+      return signalPassFailure();
+    }
+    KernelLibrary lib(module, std::move(*config));
     for (func::FuncOp fn : steps) {
       GpuStepLowering step(fn, lib, stepBuffers, io);
       if (failed(step.run()))

@@ -11,7 +11,8 @@ using namespace monocard::gpu_kernels;
 
 static constexpr llvm::StringLiteral kKernelModule = "monocard_kernels";
 
-KernelLibrary::KernelLibrary(ModuleOp module) : module(module) {
+KernelLibrary::KernelLibrary(ModuleOp module, KernelConfig config)
+    : module(module), config(std::move(config)) {
   for (auto m : module.getOps<gpu::GPUModuleOp>())
     if (m.getName() == kKernelModule)
       kernels = m;

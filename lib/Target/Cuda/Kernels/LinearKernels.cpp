@@ -234,5 +234,6 @@ std::string KernelLibrary::linearUnsupported(const LinearSpec &s) {
 KernelLaunch KernelLibrary::fusedLinear(const LinearSpec &spec) {
   if (!linearUnsupported(spec).empty())
     return {};
-  return spec.m == 1 ? fusedGemv(spec) : fusedGemm(spec);
+  return spec.m == 1 ? fusedGemv(spec, config.gemv(spec))
+                     : fusedGemm(spec, config.gemm(spec));
 }
