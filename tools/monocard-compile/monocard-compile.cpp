@@ -3,7 +3,7 @@
 // monocard-compile MODEL_DIR|FILE.mlir [--target=cpu|cuda] [-o OUT]
 //     [--emit=tfm|linalg|gpu|memplan|kernels|llvm|ptx|obj|exe]
 //     [--max-seq N] [--prefill-chunk N] [--dtype auto|f32|f16|bf16]
-//     [--cpu native|NAME] [--cubin-arch sm_90|none]
+//     [--cpu native|NAME] [--gpu CHIP|sm_XX] [--cubin-arch sm_90|none]
 //     [--quant none|int8|int4] [--group N] [--quant-lm-head] [--no-fuse]
 //
 // With --emit=exe (the default) it writes OUT, the program, and, when the
@@ -19,6 +19,8 @@
 #include "monocard/Runtime/Packer.h"
 #include "monocard/Target/CpuPipeline.h"
 #include "monocard/Target/CudaObject.h"
+#include "monocard/Target/Cuda/Kernels/KernelConfig.h"
+#include "monocard/Target/Cuda/TargetDescription.h"
 #include "monocard/Target/CudaPipeline.h"
 #include "monocard/Target/HostObject.h"
 #include "monocard/Target/ModelInfo.h"
@@ -78,10 +80,23 @@ cl::opt<std::string>
                    "default: f32 on cpu, the checkpoint's own on cuda)"),
           cl::init("auto"));
 cl::opt<std::string>
+    gpuName("gpu",
+        cl::desc("cuda: the GPU to build for, a chip (a100, a10, a40, "
+                 "rtx3090, l4, l40s, rtx4090, h100-sxm, h100-pcie, h200) or "
+                 "sm_XX; by default every sm_80+ GPU, launch shapes tuned "
+                 "for 132 SMs"));
+cl::opt<std::string>
     cubinArch("cubin-arch",
               cl::desc("cuda: also embed a cubin for this GPU when ptxas is "
-                       "available (none: PTX only)"),
-              cl::init("sm_90"));
+                       "available (none: PTX only; default: --gpu's, or "
+                       "sm_90)"));
+cl::opt<std::string> gemvTune("gemv-tune",
+                              cl::desc("cuda: GEMV tuning override, "
+                                       "u=U,bps=B,persist=0|1,roll=0|1"),
+                              cl::Hidden);
+cl::opt<std::string> gemmTile("gemm-tile",
+                              cl::desc("cuda: GEMM tile override, BMxBN"),
+                              cl::Hidden);
 cl::opt<std::string> cpu("cpu", cl::desc("host CPU to tune for"),
                          cl::init("native"));
 cl::opt<std::string>
@@ -227,6 +242,22 @@ int main(int argc, char **argv) {
 
   monocard::CudaTargetOptions cudaOptions;
   cudaOptions.model = modelPasses;
+  Expected<monocard::cuda::TargetDescription> gpuTarget =
+      monocard::cuda::lookupTarget(gpuName);
+  if (!gpuTarget)
+    return fail("--gpu: " + toString(gpuTarget.takeError()));
+  // The overrides are checked here so a bad one is one line, not a pass
+  // failure.
+  if (Expected<monocard::gpu_kernels::KernelOverrides> over =
+          monocard::gpu_kernels::KernelOverrides::parse(gemvTune, gemmTile);
+      !over)
+    return fail("--" + toString(over.takeError()));
+  cudaOptions.gpu = gpuName;
+  cudaOptions.gemvTune = gemvTune;
+  cudaOptions.gemmTile = gemmTile;
+  cudaOptions.ptxChip = gpuTarget->ptxChip();
+  std::string cubinChip =
+      cubinArch.empty() ? gpuTarget->cubinChip() : cubinArch.getValue();
   auto stage = [&](auto s) {
     return runPasses(module, [&](PassManager &pm) {
       if constexpr (std::is_same_v<decltype(s), monocard::CpuStage>)
@@ -289,14 +320,14 @@ int main(int argc, char **argv) {
       return 0;
     }
     std::string cubin;
-    std::string ptxas = cubinArch == "none" ? "" : monocard::findPtxas();
+    std::string ptxas = cubinChip == "none" ? "" : monocard::findPtxas();
     if (!ptxas.empty()) {
       Expected<std::string> assembled =
-          monocard::assembleCubin(ptxas, *ptx, cubinArch);
+          monocard::assembleCubin(ptxas, *ptx, cubinChip);
       if (!assembled)
         return fail(assembled.takeError());
       cubin = std::move(*assembled);
-      cudaOptions.cubinChip = cubinArch;
+      cudaOptions.cubinChip = cubinChip;
     }
     Expected<std::string> info = monocard::buildCudaModelInfoJson(
         module, cudaOptions, !cubin.empty());
