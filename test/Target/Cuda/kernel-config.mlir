@@ -83,3 +83,46 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 // A100-SAME: monocard.config = {gpu = "a100", kind = "gemm", path = "simt", per_thread = array<i64: 8, 8>, tile = array<i64: 128, 128, 16>}
 // TUNED-LABEL: gpu.func @gemm_m512_n4096_k4096_f32_f32_f32(
 // TUNED-SAME: monocard.config = {gpu = "generic", kind = "gemm", path = "simt", per_thread = array<i64: 4, 4>, tile = array<i64: 64, 64, 16>}
+
+// -----
+
+// Attention: decode splits a head's keys over warps by the cache length;
+// prefill takes 64-row tiles when that still gives about a block per SM
+// (16 heads x 7 tiles = 112 blocks: enough for an A100, not for 132 SMs).
+module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk = 448 : i64}} {
+  func.func @prefill(%t: tensor<448xi32>, %p: index, %n: index) -> tensor<1x8xf16> {
+    %w = tfm.param @w : tensor<16x1024xf16>
+    %x = tfm.embedding %w[%t] : tensor<16x1024xf16>, tensor<448xi32> -> tensor<448x1024xf16>
+    %q = tensor.expand_shape %x [[0], [1, 2]] output_shape [448, 16, 64] : tensor<448x1024xf16> into tensor<448x16x64xf16>
+    %kc = tfm.kv_cache key[0] : tensor<4x2048x64xf16>
+    %vc = tfm.kv_cache value[0] : tensor<4x2048x64xf16>
+    %a = tfm.attention %q, %kc, %vc[%p] {scale = 0.125 : f64} : tensor<448x16x64xf16>, tensor<4x2048x64xf16>, tensor<4x2048x64xf16> -> tensor<448x16x64xf16>
+    %af = tensor.collapse_shape %a [[0], [1, 2]] : tensor<448x16x64xf16> into tensor<448x1024xf16>
+    %c1 = arith.constant 1 : index
+    %r = arith.subi %n, %c1 : index
+    %s = tensor.extract_slice %af[%r, 0] [1, 1024] [1, 1] : tensor<448x1024xf16> to tensor<1x1024xf16>
+    %wo = tfm.param @wo : tensor<8x1024xf16>
+    %l = tfm.linear %s, %wo : tensor<1x1024xf16>, tensor<8x1024xf16> -> tensor<1x8xf16>
+    return %l : tensor<1x8xf16>
+  }
+  func.func @decode(%t: tensor<1xi32>, %p: index) -> tensor<1x8xf16> {
+    %w = tfm.param @w : tensor<16x1024xf16>
+    %x = tfm.embedding %w[%t] : tensor<16x1024xf16>, tensor<1xi32> -> tensor<1x1024xf16>
+    %q = tensor.expand_shape %x [[0], [1, 2]] output_shape [1, 16, 64] : tensor<1x1024xf16> into tensor<1x16x64xf16>
+    %kc = tfm.kv_cache key[0] : tensor<4x2048x64xf16>
+    %vc = tfm.kv_cache value[0] : tensor<4x2048x64xf16>
+    %a = tfm.attention %q, %kc, %vc[%p] {scale = 0.125 : f64} : tensor<1x16x64xf16>, tensor<4x2048x64xf16>, tensor<4x2048x64xf16> -> tensor<1x16x64xf16>
+    %af = tensor.collapse_shape %a [[0], [1, 2]] : tensor<1x16x64xf16> into tensor<1x1024xf16>
+    %wo = tfm.param @wo : tensor<8x1024xf16>
+    %l = tfm.linear %af, %wo : tensor<1x1024xf16>, tensor<8x1024xf16> -> tensor<1x8xf16>
+    return %l : tensor<1x8xf16>
+  }
+}
+
+// CHECK-LABEL: gpu.func @attention_prefill_r448_h16_kv4_d64_s2048_
+// DEFAULT-SAME: monocard.config = {gpu = "generic", kind = "attention_prefill", tile_rows = 32 : i64}
+// H200-SAME: monocard.config = {gpu = "h200", kind = "attention_prefill", tile_rows = 32 : i64}
+// A100-SAME: monocard.config = {gpu = "a100", kind = "attention_prefill", tile_rows = 64 : i64}
+// CHECK-LABEL: gpu.func @attention_decode_
+// DEFAULT-SAME: monocard.config = {gpu = "generic", kind = "attention_decode", warps = 32 : i64}
+// A100-SAME: monocard.config = {gpu = "a100", kind = "attention_decode", warps = 32 : i64}

@@ -1,6 +1,7 @@
 //===- KernelConfig.h - launch shapes of the CUDA kernels -------*- C++ -*-===//
 //
-// Every launch-shape decision of the linear kernels is made here, in the
+// Every launch-shape decision of the linear and attention kernels is made
+// here, in the
 // manner of IREE's KernelConfig.cpp: from the op's LinearSpec and the
 // target description (Target/Cuda/TargetDescription.h), a config says how
 // the kernel is unrolled, tiled and launched. The builders (FusedGemv.cpp,
@@ -29,6 +30,7 @@
 namespace monocard::gpu_kernels {
 
 struct LinearSpec;
+struct AttentionSpec;
 
 /// The decode GEMV (FusedGemv.cpp): a warp per pair of weight rows, blocks
 /// of kWarps warps; its launch shape and unrolling.
@@ -72,6 +74,14 @@ struct GemmConfig {
   int64_t ldw() const { return bk / 2 + 4; }
 };
 
+/// The attention kernels (AttentionKernel.cpp): decode runs a block per
+/// query head whose warps split the keys; prefill a block per (query head,
+/// tile of query rows).
+struct AttentionConfig {
+  int64_t decodeWarps = 0;
+  int64_t prefillTileRows = 0;
+};
+
 /// Tuning overrides, as the options spell them.
 struct KernelOverrides {
   /// "u=U,bps=B,persist=0|1,roll=0|1" (any subset, in any order).
@@ -105,12 +115,16 @@ public:
 
   GemvConfig gemv(const LinearSpec &spec) const;
   GemmConfig gemm(const LinearSpec &spec) const;
+  AttentionConfig attention(const AttentionSpec &spec) const;
 
   /// The `monocard.config` attribute of a kernel built with the config.
   mlir::DictionaryAttr attr(mlir::MLIRContext *ctx,
                             const GemvConfig &c) const;
   mlir::DictionaryAttr attr(mlir::MLIRContext *ctx,
                             const GemmConfig &c) const;
+  /// Of the decode (rows == 1) or the prefill kernel.
+  mlir::DictionaryAttr attr(mlir::MLIRContext *ctx, const AttentionConfig &c,
+                            bool decode) const;
   static constexpr llvm::StringLiteral kAttrName = "monocard.config";
 
 private:
