@@ -18,9 +18,9 @@
 #include "monocard/Runtime/ModelInfo.h"
 #include "monocard/Runtime/Packer.h"
 #include "monocard/Target/CpuPipeline.h"
-#include "monocard/Target/CudaObject.h"
 #include "monocard/Target/Cuda/Kernels/KernelConfig.h"
 #include "monocard/Target/Cuda/TargetDescription.h"
+#include "monocard/Target/CudaObject.h"
 #include "monocard/Target/CudaPipeline.h"
 #include "monocard/Target/HostObject.h"
 #include "monocard/Target/ModelInfo.h"
@@ -79,12 +79,11 @@ cl::opt<std::string>
           cl::desc("compute and weight type: f32, f16, bf16, or auto (the "
                    "default: f32 on cpu, the checkpoint's own on cuda)"),
           cl::init("auto"));
-cl::opt<std::string>
-    gpuName("gpu",
-        cl::desc("cuda: the GPU to build for, a chip (a100, a10, a40, "
-                 "rtx3090, l4, l40s, rtx4090, h100-sxm, h100-pcie, h200) or "
-                 "sm_XX; by default every sm_80+ GPU, launch shapes tuned "
-                 "for 132 SMs"));
+cl::opt<std::string> gpuName(
+    "gpu", cl::desc("cuda: the GPU to build for, a chip (a100, a10, a40, "
+                    "rtx3090, l4, l40s, rtx4090, h100-sxm, h100-pcie, h200) or "
+                    "sm_XX; by default every sm_80+ GPU, launch shapes tuned "
+                    "for 132 SMs"));
 cl::opt<std::string>
     cubinArch("cubin-arch",
               cl::desc("cuda: also embed a cubin for this GPU when ptxas is "

@@ -58,8 +58,8 @@ llvm::cl::opt<bool> runKernels("run",
                          llvm::cl::desc("interpret each kernel and check it"));
 llvm::cl::opt<unsigned> seed("seed", llvm::cl::desc("random seed"), llvm::cl::init(1));
 llvm::cl::opt<std::string> gpuName("gpu",
-                               llvm::cl::desc("GPU to choose launch shapes "
-                                              "for (a chip or sm_XX)"));
+                                   llvm::cl::desc("GPU to choose launch shapes "
+                                                  "for (a chip or sm_XX)"));
 llvm::cl::opt<std::string> gemvTune("gemv-tune",
                                     llvm::cl::desc("GEMV tuning override "
                                                    "u=U,bps=B,persist=0|1,"
@@ -284,8 +284,8 @@ bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
     grid[0] = std::clamp<int64_t>(launch.persistent.blocksPerSM * sms,
                                   launch.persistent.minBlocks,
                                   launch.persistent.maxBlocks);
-  std::string err = monocard::kernelgen::interpret(launch.func, args, grid,
-                                                   launch.block[0]);
+  std::string err =
+      monocard::kernelgen::interpret(launch.func, args, grid, launch.block[0]);
   std::string name = launch.func.getName().str();
   if (!err.empty()) {
     llvm::outs() << "FAIL " << name << ": " << err << "\n";
@@ -420,9 +420,9 @@ bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
            << firstBad << "\n";
     return false;
   }
-  llvm::outs() << "PASS " << name << " grid (" << grid[0] << ","
-         << grid[1] << "," << grid[2] << ") worst "
-         << llvm::format("%.3f", worst) << " of tolerance\n";
+  llvm::outs() << "PASS " << name << " grid (" << grid[0] << "," << grid[1]
+               << "," << grid[2] << ") worst " << llvm::format("%.3f", worst)
+               << " of tolerance\n";
   return true;
 }
 
@@ -470,8 +470,8 @@ int main(int argc, char **argv) {
   if (emit == "launches") {
     for (KernelLaunch l : launches) {
       llvm::outs() << l.func.getName() << " grid (" << l.grid[0] << ","
-             << l.grid[1] << "," << l.grid[2] << ") block (" << l.block[0]
-             << "," << l.block[1] << "," << l.block[2] << ")";
+                   << l.grid[1] << "," << l.grid[2] << ") block (" << l.block[0]
+                   << "," << l.block[1] << "," << l.block[2] << ")";
       if (l.persistent)
         llvm::outs() << " persistent " << l.persistent.blocksPerSM << "/SM "
                      << l.persistent.minBlocks << ".."

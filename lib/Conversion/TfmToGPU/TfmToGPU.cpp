@@ -143,18 +143,19 @@ void GpuStepLowering::launch(const KernelLaunch &k, ValueRange args) {
   if (k.sharedBytes > 0)
     shared = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
                                           k.sharedBytes);
-  auto op = gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, shared,
-                                      args);
+  auto op =
+      gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, shared, args);
   // The launcher sizes this grid from the device (docs/runtime-abi.md).
   if (k.persistent)
-    op->setAttr("monocard.persistent",
-                b.getDictionaryAttr(
-                    {b.getNamedAttr("blocks_per_sm", b.getI64IntegerAttr(
-                                                         k.persistent.blocksPerSM)),
-                     b.getNamedAttr("min_blocks",
-                                    b.getI64IntegerAttr(k.persistent.minBlocks)),
-                     b.getNamedAttr("max_blocks", b.getI64IntegerAttr(
-                                                      k.persistent.maxBlocks))}));
+    op->setAttr(
+        "monocard.persistent",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("blocks_per_sm",
+                            b.getI64IntegerAttr(k.persistent.blocksPerSM)),
+             b.getNamedAttr("min_blocks",
+                            b.getI64IntegerAttr(k.persistent.minBlocks)),
+             b.getNamedAttr("max_blocks",
+                            b.getI64IntegerAttr(k.persistent.maxBlocks))}));
 }
 
 LogicalResult GpuStepLowering::checkPosition(Operation *op, Value pos) {

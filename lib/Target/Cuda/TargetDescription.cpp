@@ -1,4 +1,5 @@
-//===- TargetDescription.cpp - the table of known GPUs ---------------------===//
+//===- TargetDescription.cpp - the table of known GPUs
+//---------------------===//
 
 #include "monocard/Target/Cuda/TargetDescription.h"
 
@@ -51,10 +52,10 @@ TargetDescription chip(const char *name, int cc, int64_t sms) {
 
 const std::vector<TargetDescription> &table() {
   static const std::vector<TargetDescription> chips = {
-      chip("a100", 80, 108),     chip("a10", 86, 72),
-      chip("a40", 86, 84),       chip("rtx3090", 86, 82),
-      chip("l4", 89, 58),        chip("l40s", 89, 142),
-      chip("rtx4090", 89, 128),  chip("h100-sxm", 90, 132),
+      chip("a100", 80, 108),      chip("a10", 86, 72),
+      chip("a40", 86, 84),        chip("rtx3090", 86, 82),
+      chip("l4", 89, 58),         chip("l40s", 89, 142),
+      chip("rtx4090", 89, 128),   chip("h100-sxm", 90, 132),
       chip("h100-pcie", 90, 114), chip("h200", 90, 132),
   };
   return chips;

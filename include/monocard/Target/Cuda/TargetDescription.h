@@ -1,4 +1,5 @@
-//===- TargetDescription.h - the GPU a CUDA program is built for -*- C++ -*-===//
+//===- TargetDescription.h - the GPU a CUDA program is built for -*- C++
+//-*-===//
 //
 // What the kernel configuration (Target/Cuda/Kernels/KernelConfig.h) may
 // assume about the GPU: its compute capability, SM count, shared memory and

@@ -210,8 +210,8 @@ GemvLayout::GemvLayout(const LinearSpec &s, const GemvConfig &c) {
   fastInt4 = quant && s.quant.bits == 4 && !s.xT.isF32();
   sumFloats = fastInt4 ? (chunks + 1 + 7) / 8 * 8 : 0;
   zFloats = warps * maxPairs * 2;
-  shared = epv % 4 == 0 &&
-           (sharedFloats + sumFloats + warps + zFloats) * 4 <= kStaticSharedBytes;
+  shared = epv % 4 == 0 && (sharedFloats + sumFloats + warps + zFloats) * 4 <=
+                               kStaticSharedBytes;
   cheapInt4 = fastInt4 && shared;
   // Without staging each lane also holds its x (and norm weight) chunks:
   // half the slots keep that within the registers.
@@ -328,8 +328,8 @@ private:
   void finishPair(Value local, ValueRange acc);
   void epilogue(Value pair, Value local);
   void epilogueQkv(Value row0, Value z[2]);
-  void ropePair(Value pos, Value rel, Value z[2], Value &h, Value &i,
-                Value &lo, Value &hi);
+  void ropePair(Value pos, Value rel, Value z[2], Value &h, Value &i, Value &lo,
+                Value &hi);
 
   KernelEmitter &e;
   ImplicitLocOpBuilder &b;
@@ -379,10 +379,10 @@ void GemvBuilder::assignWork() {
     // once per kernel.
     Value blocks = toI32(gpu::GridDimOp::create(b, gpu::Dimension::x));
     runtimeWarps = e.mul(blocks, I(kGemvWarps));
-    myPairs = e.select(e.lt(gw, I(pairs)),
-                       e.div(e.sub(e.add(runtimeWarps, I(pairs - 1)), gw),
-                             runtimeWarps),
-                       I(0));
+    myPairs = e.select(
+        e.lt(gw, I(pairs)),
+        e.div(e.sub(e.add(runtimeWarps, I(pairs - 1)), gw), runtimeWarps),
+        I(0));
   }
   total = e.mul(myPairs, I(l.steps));
 }
@@ -410,7 +410,8 @@ std::array<Value, 2> GemvBuilder::rowsOf32(Value pair) {
 
 std::array<Value, 2> GemvBuilder::rowsOf(Value pair) {
   Value r0 = e.mul(pair, e.idx(2));
-  return {e.min(r0, e.idx(s.n - 1)), e.min(e.add(r0, e.idx(1)), e.idx(s.n - 1))};
+  return {e.min(r0, e.idx(s.n - 1)),
+          e.min(e.add(r0, e.idx(1)), e.idx(s.n - 1))};
 }
 
 Value GemvBuilder::zeroBias(Value zero) {
@@ -444,8 +445,7 @@ SmallVector<Value> GemvBuilder::loadSlot(Value it, int64_t u) {
   for (int r = 0; r < 2; ++r) {
     if (!l.quant) {
       out.push_back(loadRaw(
-          b, w, ix(e.add(e.mul(rows[r], I(s.k)), e.mul(c, I(l.epv)))),
-          l.epv));
+          b, w, ix(e.add(e.mul(rows[r], I(s.k)), e.mul(c, I(l.epv)))), l.epv));
       continue;
     }
     Value at = e.add(e.mul(rows[r], I(l.rowBytes)), e.mul(c, I(16)));
@@ -479,10 +479,9 @@ void GemvBuilder::stageX() {
   if (!l.shared)
     return;
   int64_t rounds = (l.slots + kGemvBlock - 1) / kGemvBlock;
-  Value ss = e.forRange(e.idx(0), e.idx(rounds), e.idx(1), {e.f32(0)},
-                        [&](Value round, ValueRange it) {
-                          return stageRound(round, it[0]);
-                        })[0];
+  Value ss = e.forRange(
+      e.idx(0), e.idx(rounds), e.idx(1), {e.f32(0)},
+      [&](Value round, ValueRange it) { return stageRound(round, it[0]); })[0];
   // The reduction's barriers also publish the staged x.
   if (l.norm)
     inv = rsqrtMean(e.blockSum(ss, wg[l.scratchIndex], kGemvWarps));
@@ -532,13 +531,13 @@ SmallVector<Value> GemvBuilder::stageRound(Value round, Value sumSquares) {
       sum = e.fadd(sum, gpu::ShuffleOp::create(b, sum, e.i32(off), width,
                                                gpu::ShuffleMode::XOR)
                             .getShuffleResult());
-    e.ifThen(e.land(inRange,
-                    e.eq(e.rem(slot, e.idx(l.slotsPerChunk)), e.idx(0))),
-             [&] {
-               memref::StoreOp::create(
-                   b, sum, wg[l.sumsIndex],
-                   ValueRange{e.div(slot, e.idx(l.slotsPerChunk))});
-             });
+    e.ifThen(
+        e.land(inRange, e.eq(e.rem(slot, e.idx(l.slotsPerChunk)), e.idx(0))),
+        [&] {
+          memref::StoreOp::create(
+              b, sum, wg[l.sumsIndex],
+              ValueRange{e.div(slot, e.idx(l.slotsPerChunk))});
+        });
   }
   e.ifThen(inRange, [&] {
     Value vec =
@@ -564,10 +563,10 @@ SmallVector<Value> GemvBuilder::xChunk(Value c, Value &ss) {
       Value hi =
           arith::AndIOp::create(b, arith::ShRUIOp::create(b, slot, I(3)), I(7));
       Value sw = arith::XOrIOp::create(b, slot, hi);
-      Value v = vector::LoadOp::create(
-          b, VectorType::get({4}, f32), wg[l.xsIndex],
-          ValueRange{ix(e.mul(sw, I(4)))},
-          /*nontemporal=*/false, llvm::MaybeAlign(16));
+      Value v =
+          vector::LoadOp::create(b, VectorType::get({4}, f32), wg[l.xsIndex],
+                                 ValueRange{ix(e.mul(sw, I(4)))},
+                                 /*nontemporal=*/false, llvm::MaybeAlign(16));
       for (int j = 0; j < 4; ++j)
         xs.push_back(extract(b, v, j));
     }
@@ -618,9 +617,9 @@ void GemvBuilder::dotQuantized(ArrayRef<Value> xs, Value xsum, Value raw,
       }
     }
     Value p = e.fadd(e.fadd(part[0], part[1]), e.fadd(part[2], part[3]));
-    Value dot = e.fma(
-        e.f32(256.0), p,
-        e.fmul(e.fsub(e.f32(0), e.fadd(zero, e.f32(128.0))), xsum));
+    Value dot =
+        e.fma(e.f32(256.0), p,
+              e.fmul(e.fsub(e.f32(0), e.fadd(zero, e.f32(128.0))), xsum));
     racc[0] = e.fma(scale, dot, racc[0]);
     return;
   }
@@ -707,8 +706,7 @@ GemvBuilder::computeIter(Value step, ValueRange loaded, ValueRange accIn,
 // The end of a pair (in the loop): reduce, scale by 1/rms, and park the two
 // dot products in shared memory.
 Value GemvBuilder::zSlot(Value local, int r) {
-  return ix(
-      e.add(e.mul(e.add(e.mul(warp, I(l.maxPairs)), local), I(2)), I(r)));
+  return ix(e.add(e.mul(e.add(e.mul(warp, I(l.maxPairs)), local), I(2)), I(r)));
 }
 
 void GemvBuilder::finishPair(Value local, ValueRange acc) {
@@ -730,8 +728,8 @@ void GemvBuilder::finishPair(Value local, ValueRange acc) {
 }
 
 // The pair is (partner i, partner i + dh/2) of head `h`.
-void GemvBuilder::ropePair(Value pos, Value rel, Value z[2], Value &h,
-                           Value &i, Value &lo, Value &hi) {
+void GemvBuilder::ropePair(Value pos, Value rel, Value z[2], Value &h, Value &i,
+                           Value &lo, Value &hi) {
   int64_t dh = s.headDim;
   h = e.div(rel, e.idx(dh));
   i = e.div(e.rem(rel, e.idx(dh)), e.idx(2));
@@ -750,8 +748,8 @@ void GemvBuilder::ropePair(Value pos, Value rel, Value z[2], Value &h,
 void GemvBuilder::epilogueQkv(Value row0, Value z[2]) {
   int64_t dh = s.headDim, half = dh / 2;
   int64_t qRows = s.heads * dh, kRows = s.kvHeads * dh;
-  Value pos = e.i32ToIndex(
-      memref::LoadOp::create(b, scalars, ValueRange{e.idx(kPos)}));
+  Value pos =
+      e.i32ToIndex(memref::LoadOp::create(b, scalars, ValueRange{e.idx(kPos)}));
   Value inCache = e.lt(pos, e.idx(s.capacity));
   auto cacheBase = [&](Value h) {
     return e.mul(e.add(e.mul(h, e.idx(s.capacity)), pos), e.idx(dh));
@@ -782,8 +780,9 @@ void GemvBuilder::epilogueQkv(Value row0, Value z[2]) {
         e.store(y, at, lo);
         e.store(y, e.add(at, e.idx(half)), hi);
       },
-      [&] { e.ifThenElse(e.lt(row0, e.idx(qRows + kRows)), storeKey,
-                         storeValue); });
+      [&] {
+        e.ifThenElse(e.lt(row0, e.idx(qRows + kRows)), storeKey, storeValue);
+      });
 }
 
 // The epilogue of one pair (after the loop, a lane per pair): bias, then
@@ -803,8 +802,7 @@ void GemvBuilder::epilogue(Value pair, Value local) {
   if (s.swiglu) {
     // silu(g) = g / (1 + e^-g), as the elementwise kernel.
     Value g = z[0];
-    Value silu =
-        e.fdiv(g, e.fadd(e.f32(1.0), e.exp(e.fsub(e.f32(0), g))));
+    Value silu = e.fdiv(g, e.fadd(e.f32(1.0), e.exp(e.fsub(e.f32(0), g))));
     Value v = e.fmul(silu, z[1]);
     Value at = pair;
     if (residual)
@@ -882,10 +880,9 @@ void GemvBuilder::mainLoop(ValueRange first) {
   size_t nacc = l.norm && !l.shared ? 9 : 8;
   SmallVector<Value> init(nacc, e.f32(0));
   init.append(first.begin(), first.end());
-  e.forRange(I(0), total, I(1), init,
-             [&](Value it, ValueRange carried) {
-               return iteration(it, carried, nacc);
-             });
+  e.forRange(I(0), total, I(1), init, [&](Value it, ValueRange carried) {
+    return iteration(it, carried, nacc);
+  });
 }
 
 void GemvBuilder::epilogues() {
@@ -929,9 +926,9 @@ KernelLaunch KernelLibrary::fusedGemv(const LinearSpec &s,
   fn->setAttr("nvvm.minctasm",
               IntegerAttr::get(IntegerType::get(ctx, 32), tune.blocksPerSM));
   if (layout.shared)
-    fn.setWorkgroupAttributionAttr(0, LLVM::LLVMDialect::getAlignAttrName(),
-                                   IntegerAttr::get(IntegerType::get(ctx, 64),
-                                                    16));
+    fn.setWorkgroupAttributionAttr(
+        0, LLVM::LLVMDialect::getAlignAttrName(),
+        IntegerAttr::get(IntegerType::get(ctx, 64), 16));
   fn->setAttr(KernelConfig::kAttrName, config.attr(ctx, tune));
   KernelLaunch launch{fn, {tune.grid, 1, 1}, {kGemvBlock, 1, 1}};
   if (tune.runtimeGrid())

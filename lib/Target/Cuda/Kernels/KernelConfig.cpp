@@ -1,4 +1,5 @@
-//===- KernelConfig.cpp - launch shapes of the CUDA kernels ----------------===//
+//===- KernelConfig.cpp - launch shapes of the CUDA kernels
+//----------------===//
 //
 // See KernelConfig.h. The default target's choices are the ones tuned on a
 // 132-SM H200 (python/monocard/gemv_check.py's bench cases for the GEMV,
@@ -136,8 +137,8 @@ GemvConfig KernelConfig::gemv(const LinearSpec &s) const {
   const int64_t pairs = (s.n + 1) / 2;
   const int64_t pairBlocks = ceilDiv(pairs, warpsPerBlock);
   t.maxBlocks = pairBlocks;
-  t.grid = t.persistent ? std::min(pairBlocks, sms * t.blocksPerSM)
-                        : pairBlocks;
+  t.grid =
+      t.persistent ? std::min(pairBlocks, sms * t.blocksPerSM) : pairBlocks;
   t.maxPairs = ceilDiv(pairs, t.grid * warpsPerBlock);
   t.minBlocks = ceilDiv(pairs, warpsPerBlock * t.maxPairs);
   return t;

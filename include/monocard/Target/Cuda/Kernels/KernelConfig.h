@@ -118,10 +118,8 @@ public:
   AttentionConfig attention(const AttentionSpec &spec) const;
 
   /// The `monocard.config` attribute of a kernel built with the config.
-  mlir::DictionaryAttr attr(mlir::MLIRContext *ctx,
-                            const GemvConfig &c) const;
-  mlir::DictionaryAttr attr(mlir::MLIRContext *ctx,
-                            const GemmConfig &c) const;
+  mlir::DictionaryAttr attr(mlir::MLIRContext *ctx, const GemvConfig &c) const;
+  mlir::DictionaryAttr attr(mlir::MLIRContext *ctx, const GemmConfig &c) const;
   /// Of the decode (rows == 1) or the prefill kernel.
   mlir::DictionaryAttr attr(mlir::MLIRContext *ctx, const AttentionConfig &c,
                             bool decode) const;
