@@ -1,13 +1,14 @@
 //===- KernelConfig.h - launch shapes of the CUDA kernels -------*- C++ -*-===//
 //
 // Every launch-shape decision of the linear and attention kernels is made
-// here, in the
-// manner of IREE's KernelConfig.cpp: from the op's LinearSpec and the
-// target description (Target/Cuda/TargetDescription.h), a config says how
-// the kernel is unrolled, tiled and launched. The builders (FusedGemv.cpp,
-// GemmKernels.cpp) take it as input and choose nothing; each kernel carries
-// its config as the attribute `monocard.config` so lit tests can pin it
-// (test/Target/Cuda/kernel-config.mlir).
+// here, in the manner of IREE's KernelConfig.cpp: from the op's LinearSpec or
+// AttentionSpec and the target description (Target/Cuda/TargetDescription.h),
+// a config says how the kernel is unrolled, tiled and launched. The builders
+// (FusedGemv.cpp, GemmKernels.cpp, AttentionKernel.cpp) take it as input and
+// choose none of it (what follows from it, such as how many keys a thread
+// takes so that a tile fits the shared memory, stays with them). Each kernel
+// carries its config as the attribute `monocard.config`, so lit tests can
+// pin it (test/Target/Cuda/kernel-config.mlir).
 //
 // Overrides for tuning runs (`tfm-lower-to-gpu{gemv-tune=... gemm-tile=...}`,
 // monocard-compile's --gemv-tune / --gemm-tile) replace a choice; the

@@ -133,7 +133,7 @@ llvm::SmallVector<Type> linearArgTypes(mlir::MLIRContext *ctx,
 class KernelLibrary {
 public:
   /// Uses (or creates) `gpu.module @monocard_kernels` in `module`; the
-  /// linear kernels' launch shapes come from `config`.
+  /// linear and attention kernels' launch shapes come from `config`.
   explicit KernelLibrary(mlir::ModuleOp module,
                          KernelConfig config = KernelConfig());
 
