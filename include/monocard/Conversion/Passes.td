@@ -95,9 +95,9 @@ def TfmLowerToGPU : Pass<"tfm-lower-to-gpu", "::mlir::ModuleOp"> {
     Floats are stored in the IR's element types and computed in f32. The
     module must have been through `tfm-layout-weights`.
 
-    The linear kernels' launch shapes (GEMV unrolling and persistent grid,
-    GEMM tiles) are chosen by KernelConfig for the GPU `gpu` names and
-    recorded on each kernel as `monocard.config`. A persistent GEMV launch
+    The kernels' launch shapes (GEMV unrolling and persistent grid, GEMM
+    tiles, attention warps and row tiles) are chosen by KernelConfig for the
+    GPU `gpu` names and recorded on each kernel as `monocard.config`. A persistent GEMV launch
     whose grid the launcher sizes from the device's SM count carries
     `monocard.persistent = {blocks_per_sm, min_blocks, max_blocks}`.
   }];
