@@ -24,6 +24,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include <optional>
+
 using namespace mlir;
 using namespace monocard;
 namespace json = llvm::json;
@@ -97,6 +99,20 @@ llvm::Expected<int64_t> sharedBytes(gpu::LaunchFuncOp launch) {
   return c.getSExtValue();
 }
 
+/// A persistent launch's grid range (tfm-lower-to-gpu's
+/// `monocard.persistent`): blocks per SM, min and max blocks; none: fixed.
+std::optional<std::array<int64_t, 3>> persistent(gpu::LaunchFuncOp launch) {
+  auto attr = launch->getAttrOfType<DictionaryAttr>("monocard.persistent");
+  if (!attr)
+    return std::nullopt;
+  std::array<int64_t, 3> out{};
+  const char *keys[] = {key::kBlocksPerSm, key::kMinBlocks, key::kMaxBlocks};
+  for (int i = 0; i < 3; ++i)
+    if (auto v = attr.getAs<IntegerAttr>(keys[i]))
+      out[i] = v.getInt();
+  return out;
+}
+
 SmallVector<func::FuncOp> steps(ModuleOp module) {
   SmallVector<func::FuncOp> out;
   for (auto fn : module.getOps<func::FuncOp>())
@@ -165,12 +181,17 @@ monocard::buildCudaModelInfoJson(ModuleOp module,
         args.push_back(json::Object{{key::kBuffer, ref->buffer},
                                     {key::kOffset, ref->offset}});
       }
-      launches.push_back(json::Object{
+      json::Object entry{
           {key::kKernel, it->second},
           {key::kGrid, json::Array{(*grid)[0], (*grid)[1], (*grid)[2]}},
           {key::kBlock, json::Array{(*block)[0], (*block)[1], (*block)[2]}},
           {key::kSmem, *smem},
-          {key::kArgs, std::move(args)}});
+          {key::kArgs, std::move(args)}};
+      if (auto p = persistent(launch))
+        entry[key::kPersistent] = json::Object{{key::kBlocksPerSm, (*p)[0]},
+                                           {key::kMinBlocks, (*p)[1]},
+                                           {key::kMaxBlocks, (*p)[2]}};
+      launches.push_back(std::move(entry));
     }
     stepsJson[fn.getName()] = std::move(launches);
   }
@@ -210,6 +231,9 @@ llvm::Expected<std::string> monocard::describeKernels(ModuleOp module) {
                           (*block)[2]);
       if (*smem)
         os << " smem " << *smem;
+      if (auto p = persistent(op))
+        os << llvm::formatv(" persistent {0}/SM {1}..{2}", (*p)[0], (*p)[1],
+                            (*p)[2]);
       os << "\n";
     }
   }

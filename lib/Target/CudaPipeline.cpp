@@ -32,7 +32,8 @@ void monocard::addCudaStage(OpPassManager &pm, CudaStage stage,
   case CudaStage::Gpu:
     addModelPasses(pm, options.model);
     pm.addPass(tfm::createTfmLayoutWeights());
-    pm.addPass(createTfmLowerToGPU());
+    pm.addPass(
+        createTfmLowerToGPU({options.gpu, options.gemvTune, options.gemmTile}));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
     return;

@@ -38,14 +38,14 @@ def case(name, n, k, t="f16", w=None, group=None, scale="f16", bias=False,
          norm=False, swiglu=False, residual=False, qkv=None, plain=False,
          bench=False, tune=""):
     """qkv = (heads, kv_heads, head_dim, capacity); plain: a tfm.linear;
-    tune: MONOCARD_GEMV_TUNE for the compiler (bench variants)."""
+    tune: the compiler's --gemv-tune (bench variants)."""
     return dict(name=name, n=n, k=k, t=t, w=w or t, group=group, scale=scale,
                 bias=bias, norm=norm, swiglu=swiglu, residual=residual,
                 qkv=qkv, plain=plain, bench=bench, tune=tune)
 
 
-# Launch-shape variants of the GEMV to time (MONOCARD_GEMV_TUNE); "" is the
-# compiled-in default.
+# Launch-shape variants of the GEMV to time (monocard-compile --gemv-tune);
+# "" is the compiled-in default.
 TUNES = ["", "u=4,bps=2,persist=1,roll=1", "u=2,bps=2,persist=1,roll=0",
          "u=4,bps=2,persist=1,roll=0"]
 
@@ -226,11 +226,9 @@ def prepare(args):
         with open(src, "w") as f:
             f.write(module_text(c))
         env = dict(os.environ)
-        env.pop("MONOCARD_GEMV_TUNE", None)
-        if c["tune"]:
-            env["MONOCARD_GEMV_TUNE"] = c["tune"]
+        tune = ["--gemv-tune=" + c["tune"]] if c["tune"] else []
         listing = subprocess.run(
-            [args.compiler, src, "--target=cuda", "--emit=kernels"],
+            [args.compiler, src, "--target=cuda", "--emit=kernels"] + tune,
             capture_output=True, text=True, env=env)
         if listing.returncode:
             sys.exit(f"{c['name']}: {listing.stderr}")
@@ -248,12 +246,19 @@ def prepare(args):
                 block = [int(v) for v in
                          line.split("block (")[1].split(")")[0].split(",")]
                 kernel = dict(kernel=name, grid=grid, block=block)
+                # "persistent B/SM LO..HI": the launcher sizes grid[0]
+                # from the GPU's SM count (docs/runtime-abi.md).
+                if " persistent " in line:
+                    p = line.split(" persistent ")[1].split()
+                    lo, hi = p[1].split("..")
+                    kernel["persistent"] = [int(p[0].split("/")[0]),
+                                            int(lo), int(hi)]
                 break
         if not kernel:
             sys.exit(f"{c['name']}: no GEMV in\n{listing.stdout}")
         ptx = os.path.join(out, c["name"] + ".ptx")
         r = subprocess.run([args.compiler, src, "--target=cuda", "--emit=ptx",
-                            "-o", ptx], capture_output=True, text=True,
+                            "-o", ptx] + tune, capture_output=True, text=True,
                            env=env)
         if r.returncode:
             sys.exit(f"{c['name']}: {r.stderr}")
@@ -310,6 +315,12 @@ def run(args):
     os.makedirs(args.out, exist_ok=True)
     rng = np.random.default_rng(1234)
     report = []
+    # Persistent grids as the launcher sizes them on this GPU.
+    sms = cp.cuda.Device().attributes["MultiProcessorCount"]
+    for c in manifest:
+        if c.get("persistent"):
+            bps, lo, hi = c["persistent"]
+            c["grid"][0] = min(max(bps * sms, lo), hi)
 
     def bf16_bits(a):
         a = np.asarray(a, np.float32)

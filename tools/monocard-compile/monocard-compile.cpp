@@ -3,7 +3,8 @@
 // monocard-compile MODEL_DIR|FILE.mlir [--target=cpu|cuda] [-o OUT]
 //     [--emit=tfm|linalg|gpu|memplan|kernels|llvm|ptx|obj|exe]
 //     [--max-seq N] [--prefill-chunk N] [--dtype auto|f32|f16|bf16]
-//     [--cpu native|NAME] [--cubin-arch sm_90|none] [--ptxas PATH]
+//     [--cpu native|NAME] [--gpu CHIP|sm_XX] [--cubin-arch sm_XX|none]
+//     [--ptxas PATH]
 //     [--quant none|int8|int4] [--group N] [--quant-lm-head] [--no-fuse]
 //
 // With --emit=exe (the default) it writes OUT, the program, and, when the
@@ -22,6 +23,8 @@
 #include "monocard/Runtime/Weights/Packer.h"
 #include "monocard/Target/CompileStages.h"
 #include "monocard/Target/CompileTarget.h"
+#include "monocard/Target/Cuda/Kernels/KernelConfig.h"
+#include "monocard/Target/Cuda/TargetDescription.h"
 #include "monocard/Version.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -104,12 +107,25 @@ cl::opt<std::string> cpu("cpu",
                                   "CPU name (default: native)"),
                          cl::value_desc("name"), cl::init("native"),
                          cl::cat(targetCategory));
+cl::opt<std::string> gpuName(
+    "gpu",
+    cl::desc("cuda: the GPU to build for, a chip (a100, a10, a40, rtx3090, "
+             "l4, l40s, rtx4090, h100-sxm, h100-pcie, h200) or sm_XX "
+             "(default: every sm_80+ GPU, launch shapes tuned for 132 SMs)"),
+    cl::value_desc("chip"), cl::init(""), cl::cat(targetCategory));
 cl::opt<std::string>
     cubinArch("cubin-arch",
               cl::desc("cuda: also embed a cubin for this GPU when ptxas is "
-                       "available; none: PTX only (default: sm_90)"),
-              cl::value_desc("sm_XX"), cl::init("sm_90"),
-              cl::cat(targetCategory));
+                       "available; none: PTX only (default: --gpu's, or "
+                       "sm_90)"),
+              cl::value_desc("sm_XX"), cl::init(""), cl::cat(targetCategory));
+cl::opt<std::string> gemvTune("gemv-tune",
+                              cl::desc("cuda: GEMV tuning override, "
+                                       "u=U,bps=B,persist=0|1,roll=0|1"),
+                              cl::Hidden, cl::cat(targetCategory));
+cl::opt<std::string> gemmTile("gemm-tile",
+                              cl::desc("cuda: GEMM tile override, BMxBN"),
+                              cl::Hidden, cl::cat(targetCategory));
 cl::opt<std::string>
     ptxas("ptxas",
           cl::desc("cuda: the ptxas that assembles the cubin (default: "
@@ -162,6 +178,16 @@ std::string checkOptions(const monocard::CompileTarget *t, StringRef stage) {
     return "--quant must be none, int8 or int4, got '" + quant + "'";
   if (group <= 0)
     return "--group must be positive, got " + std::to_string(group);
+  if (Expected<monocard::cuda::TargetDescription> gpu =
+          monocard::cuda::lookupTarget(gpuName);
+      !gpu)
+    return "--gpu: " + toString(gpu.takeError());
+  // The overrides are checked here so a bad one is one line, not a pass
+  // failure.
+  if (Expected<monocard::gpu_kernels::KernelOverrides> over =
+          monocard::gpu_kernels::KernelOverrides::parse(gemvTune, gemmTile);
+      !over)
+    return "--" + toString(over.takeError());
   if (!ptxas.empty() && !sys::fs::can_execute(ptxas))
     return "--ptxas: cannot execute '" + ptxas + "'";
   if (!t->findStage(stage)) {
@@ -181,7 +207,15 @@ monocard::CompileOptions compileOptions() {
   options.model.group = group;
   options.model.quantLmHead = quantLmHead;
   options.hostCpu = cpu;
-  options.cuda.cubinChip = cubinArch;
+  // checkOptions accepted the name.
+  monocard::cuda::TargetDescription gpu =
+      cantFail(monocard::cuda::lookupTarget(gpuName));
+  options.cuda.gpu = gpuName;
+  options.cuda.gemvTune = gemvTune;
+  options.cuda.gemmTile = gemmTile;
+  options.cuda.ptxChip = gpu.ptxChip();
+  options.cuda.cubinChip =
+      cubinArch.empty() ? gpu.cubinChip() : cubinArch.getValue();
   options.ptxas = ptxas;
   return options;
 }

@@ -321,9 +321,11 @@ FAKE_API cuDeviceGetAttribute(int *V, int Attr, CUdevice) {
     *V = Old ? 7 : 9;
   else if (Attr == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
     *V = Old ? 5 : 0;
-  else if (Attr == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
-    *V = 4;
-  else if (Attr == CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+  else if (Attr == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT) {
+    // MONOCARD_FAKE_CUDA_SMS=N: a GPU of N SMs (persistent grids).
+    const char *Sms = std::getenv("MONOCARD_FAKE_CUDA_SMS");
+    *V = Sms && std::atoi(Sms) > 0 ? std::atoi(Sms) : 4;
+  } else if (Attr == CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
     *V = 227 * 1024;
   else
     return InvalidValue;

@@ -257,6 +257,7 @@ struct BlockState {
   Barrier bar;
   std::vector<std::unique_ptr<Warp>> warps;
   std::array<int64_t, 3> bid{0, 0, 0};
+  std::array<int64_t, 3> grid{1, 1, 1};
   int64_t size = 0;
   /// Per element of each workgroup buffer, who touched it since the last
   /// barrier: a race detector.
@@ -822,6 +823,10 @@ bool Thread::exec(Operation &op) {
     setI(bl.getResult(), {blk.bid[size_t(bl.getDimension())]});
     return true;
   }
+  if (auto gd = dyn_cast<gpu::GridDimOp>(op)) {
+    setI(gd.getResult(), {blk.grid[size_t(gd.getDimension())]});
+    return true;
+  }
   if (isa<gpu::BarrierOp>(op)) {
     blk.bar.wait();
     return !blk.sh.abort;
@@ -848,6 +853,24 @@ bool Thread::exec(Operation &op) {
     return true;
   }
   // LLVM and NVVM.
+  if (auto call = dyn_cast<LLVM::CallIntrinsicOp>(op);
+      call && call.getIntrin() == "llvm.nvvm.prmt") {
+    // PRMT: result byte j is byte (nibble j of the selector) & 7 of
+    // {hi, lo}, or that byte's sign replicated when the nibble's bit 3 is
+    // set.
+    uint64_t bytes = uint64_t(uint32_t(iv(call.getArgs()[0]))) |
+                     uint64_t(uint32_t(iv(call.getArgs()[1]))) << 32;
+    uint32_t sel = uint32_t(iv(call.getArgs()[2])), r = 0;
+    for (int j = 0; j < 4; ++j) {
+      uint32_t nib = (sel >> (4 * j)) & 15;
+      uint32_t byte = uint32_t(bytes >> (8 * (nib & 7))) & 0xff;
+      if (nib & 8)
+        byte = byte & 0x80 ? 0xff : 0;
+      r |= byte << (8 * j);
+    }
+    setI(call.getResult(0), {int64_t(int32_t(r))});
+    return true;
+  }
   if (auto call = dyn_cast<LLVM::CallIntrinsicOp>(op)) {
     StringRef name = call.getIntrin();
     double a = f(call.getArgs()[0]);
@@ -987,6 +1010,7 @@ std::string monocard::kernelgen::interpret(gpu::GPUFuncOp fn,
       for (int64_t bx = 0; bx < grid[0]; ++bx) {
         BlockState blk(sh, block);
         blk.bid = {bx, by, bz};
+        blk.grid = grid;
         blk.size = block;
         // Workgroup memory starts as garbage (NaN patterns).
         std::vector<std::unique_ptr<Buffer>> shared;

@@ -23,9 +23,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "Interpreter.h"
-#include "KernelBuilders.h"
 
 #include "monocard/InitAll.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 #include "monocard/Target/CudaPipeline.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -39,6 +39,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -56,6 +57,20 @@ llvm::cl::opt<std::string> emit("emit", llvm::cl::desc("gpu, launches or ptx"),
 llvm::cl::opt<bool> runKernels("run",
                          llvm::cl::desc("interpret each kernel and check it"));
 llvm::cl::opt<unsigned> seed("seed", llvm::cl::desc("random seed"), llvm::cl::init(1));
+llvm::cl::opt<std::string> gpuName("gpu",
+                                   llvm::cl::desc("GPU to choose launch shapes "
+                                                  "for (a chip or sm_XX)"));
+llvm::cl::opt<std::string> gemvTune("gemv-tune",
+                                    llvm::cl::desc("GEMV tuning override "
+                                                   "u=U,bps=B,persist=0|1,"
+                                                   "roll=0|1"));
+llvm::cl::opt<std::string> gemmTile("gemm-tile",
+                                    llvm::cl::desc("GEMM tile override BMxBN"));
+llvm::cl::opt<int> sms("sms",
+                       llvm::cl::desc("--run: size persistent grids for a "
+                                      "GPU of this many SMs, as the "
+                                      "launcher does (0: the compiled grid)"),
+                       llvm::cl::init(0));
 
 struct Case {
   std::string text;
@@ -153,8 +168,8 @@ bool parseSpec(MLIRContext *ctx, StringRef text, Case &c) {
     s.wT = s.xT;
   if (s.qkv && !s.cacheT)
     s.cacheT = s.yT;
-  if (s.m < 2 || s.n < 1 || s.k < 1 || !s.xT || !s.yT)
-    return fail("a spec needs m >= 2, n, k, x and y: " + text);
+  if (s.m < 1 || s.n < 1 || s.k < 1 || !s.xT || !s.yT)
+    return fail("a spec needs m >= 1, n, k, x and y: " + text);
   return true;
 }
 
@@ -263,8 +278,14 @@ bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
     sc->setI(kPos, c.pos);
   }
 
-  std::string err = monocard::kernelgen::interpret(
-      launch.func, args, launch.grid, launch.block[0]);
+  // A persistent grid as the launcher sizes it on a GPU of --sms SMs.
+  std::array<int64_t, 3> grid = launch.grid;
+  if (launch.persistent && sms > 0)
+    grid[0] = std::clamp<int64_t>(launch.persistent.blocksPerSM * sms,
+                                  launch.persistent.minBlocks,
+                                  launch.persistent.maxBlocks);
+  std::string err =
+      monocard::kernelgen::interpret(launch.func, args, grid, launch.block[0]);
   std::string name = launch.func.getName().str();
   if (!err.empty()) {
     llvm::outs() << "FAIL " << name << ": " << err << "\n";
@@ -399,9 +420,9 @@ bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
            << firstBad << "\n";
     return false;
   }
-  llvm::outs() << "PASS " << name << " grid (" << launch.grid[0] << ","
-         << launch.grid[1] << "," << launch.grid[2] << ") worst "
-         << llvm::format("%.3f", worst) << " of tolerance\n";
+  llvm::outs() << "PASS " << name << " grid (" << grid[0] << "," << grid[1]
+               << "," << grid[2] << ") worst " << llvm::format("%.3f", worst)
+               << " of tolerance\n";
   return true;
 }
 
@@ -418,7 +439,13 @@ int main(int argc, char **argv) {
 
   OpBuilder b(&ctx);
   OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  KernelLibrary lib(*module);
+  llvm::Expected<KernelConfig> config =
+      KernelConfig::fromOptions(gpuName, gemvTune, gemmTile);
+  if (!config) {
+    llvm::errs() << "error: " << llvm::toString(config.takeError()) << "\n";
+    return 1;
+  }
+  KernelLibrary lib(*module, std::move(*config));
   std::vector<Case> cases;
   std::vector<KernelLaunch> launches;
   for (const std::string &text : specs) {
@@ -441,10 +468,16 @@ int main(int argc, char **argv) {
     return ok ? 0 : 1;
   }
   if (emit == "launches") {
-    for (KernelLaunch l : launches)
+    for (KernelLaunch l : launches) {
       llvm::outs() << l.func.getName() << " grid (" << l.grid[0] << ","
-             << l.grid[1] << "," << l.grid[2] << ") block (" << l.block[0]
-             << "," << l.block[1] << "," << l.block[2] << ")\n";
+                   << l.grid[1] << "," << l.grid[2] << ") block (" << l.block[0]
+                   << "," << l.block[1] << "," << l.block[2] << ")";
+      if (l.persistent)
+        llvm::outs() << " persistent " << l.persistent.blocksPerSM << "/SM "
+                     << l.persistent.minBlocks << ".."
+                     << l.persistent.maxBlocks;
+      llvm::outs() << "\n";
+    }
     return 0;
   }
   if (emit == "gpu") {

@@ -101,6 +101,12 @@ int main(int Argc, char **Argv) {
     std::printf("ok: module %s, %zu prefill launches, %zu decode launches\n",
                 Runner.device().moduleSource().c_str(),
                 Info.Cuda.Prefill.size(), Info.Cuda.Decode.size());
+    // Grids sized from the GPU at start-up.
+    for (size_t I = 0; I < Info.Cuda.Decode.size(); ++I)
+      if (Info.Cuda.Decode[I].Persistent.BlocksPerSM)
+        std::printf("decode[%zu]: persistent grid %u on %d SMs\n", I,
+                    Runner.decodeGrid(I)[0],
+                    Runner.device().props().MultiprocessorCount);
     return 0;
   }
   std::fprintf(stderr,

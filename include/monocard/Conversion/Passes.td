@@ -94,7 +94,25 @@ def TfmLowerToGPU : Pass<"tfm-lower-to-gpu", "::mlir::ModuleOp"> {
 
     Floats are stored in the IR's element types and computed in f32. The
     module must have been through `tfm-layout-weights`.
+
+    The kernels' launch shapes (GEMV unrolling and persistent grid, GEMM
+    tiles, attention warps and row tiles) are chosen by KernelConfig for the
+    GPU `gpu` names and recorded on each kernel as `monocard.config`. A persistent GEMV launch
+    whose grid the launcher sizes from the device's SM count carries
+    `monocard.persistent = {blocks_per_sm, min_blocks, max_blocks}`.
   }];
+  let options = [
+    Option<"gpu", "gpu", "std::string", /*default=*/"\"\"",
+           "GPU to choose launch shapes for: a known chip (a100, h200, ...) "
+           "or sm_XX; empty: every sm_80+ GPU, shapes tuned for 132 SMs">,
+    Option<"gemvTune", "gemv-tune", "std::string", /*default=*/"\"\"",
+           "Override the GEMV's tuning for tuning runs: "
+           "u=U,bps=B,persist=0|1,roll=0|1 (any subset); the kernel name "
+           "records it">,
+    Option<"gemmTile", "gemm-tile", "std::string", /*default=*/"\"\"",
+           "Force the GEMM tile BMxBN where the kernel's path has it; the "
+           "kernel name records it">
+  ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
     "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",

@@ -68,6 +68,12 @@ constexpr const char *kArgs = "args";
 constexpr const char *kBuffer = "buffer";
 constexpr const char *kI32 = "i32";
 constexpr const char *kF32 = "f32";
+// A launch's optional persistent grid, sized by the launcher at start-up:
+// grid.x = clamp(blocks_per_sm x the device's SMs, min_blocks, max_blocks).
+constexpr const char *kPersistent = "persistent";
+constexpr const char *kBlocksPerSm = "blocks_per_sm";
+constexpr const char *kMinBlocks = "min_blocks";
+constexpr const char *kMaxBlocks = "max_blocks";
 // The "io" member: the I/O layout below, as byte offsets.
 constexpr const char *kIoBytes = "bytes";
 constexpr const char *kIoLogits = "logits";

@@ -36,6 +36,9 @@ struct CudaTargetOptions {
   std::string ptxFeatures = "+ptx80";
   /// The cubin embedded next to the PTX, where ptxas is available.
   std::string cubinChip = "sm_90";
+  /// tfm-lower-to-gpu's options: the GPU the launch shapes are chosen for
+  /// (--gpu; empty: every sm_80+ GPU) and the tuning overrides.
+  std::string gpu, gemvTune, gemmTile;
 };
 
 void addCudaStage(mlir::OpPassManager &pm, CudaStage stage,

@@ -12,8 +12,9 @@
 // their buffers, step inputs and outputs views of the I/O buffer, and every
 // intermediate a `memref.alloc` that tfm-plan-memory later places in the
 // arena. Reshapes are free (the buffers are flat). Each compute op becomes
-// one launch of a kernel from the kernel builders (KernelBuilders.h), and a
-// final launch samples the next token on the device.
+// one launch of a kernel from the CUDA kernel library
+// (monocard/Target/Cuda/Kernels/KernelLibrary.h), and a final launch samples
+// the next token on the device.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,7 +24,7 @@
 #include "monocard/Runtime/Contract.h"
 
 #include "../StepBuffers.h"
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -133,7 +134,19 @@ void GpuStepLowering::launch(const KernelLaunch &k, ValueRange args) {
   if (k.sharedBytes > 0)
     shared = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
                                           k.sharedBytes);
-  gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, shared, args);
+  auto op =
+      gpu::LaunchFuncOp::create(b, loc, k.func, grid, block, shared, args);
+  // The launcher sizes this grid from the device (docs/runtime-abi.md).
+  if (k.persistent)
+    op->setAttr(
+        "monocard.persistent",
+        b.getDictionaryAttr(
+            {b.getNamedAttr(contract::key::kBlocksPerSm,
+                            b.getI64IntegerAttr(k.persistent.blocksPerSM)),
+             b.getNamedAttr(contract::key::kMinBlocks,
+                            b.getI64IntegerAttr(k.persistent.minBlocks)),
+             b.getNamedAttr(contract::key::kMaxBlocks,
+                            b.getI64IntegerAttr(k.persistent.maxBlocks))}));
 }
 
 LogicalResult GpuStepLowering::checkPosition(Operation *op, Value pos) {
@@ -578,7 +591,14 @@ struct TfmLowerToGPUPass
         chunk = std::max(chunk, c.getInt());
     IoLayout io = contract::ioLayout(vocab, chunk);
 
-    KernelLibrary lib(module);
+    llvm::Expected<KernelConfig> config =
+        KernelConfig::fromOptions(gpu, gemvTune, gemmTile);
+    if (!config) {
+      module.emitError() << "tfm-lower-to-gpu: "
+                         << llvm::toString(config.takeError());
+      return signalPassFailure();
+    }
+    KernelLibrary lib(module, std::move(*config));
     for (func::FuncOp fn : steps) {
       GpuStepLowering step(fn, lib, stepBuffers, io);
       if (failed(step.run()))

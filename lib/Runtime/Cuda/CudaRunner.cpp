@@ -76,6 +76,9 @@ bool CudaRunner::prepare(const std::vector<CudaLaunch> &Launches,
       P.Dims.Grid[D] = L.Grid[D];
       P.Dims.Block[D] = L.Block[D];
     }
+    // A persistent kernel gets its blocks per SM of this GPU.
+    if (L.Persistent.BlocksPerSM)
+      P.Dims.Grid[0] = L.Persistent.blocks(Dev.props().MultiprocessorCount);
     P.Dims.SharedBytes = L.SharedBytes;
     // Each parameter gets an 8-byte slot; cuLaunchKernel reads as many
     // bytes from it as the kernel's parameter has, so a 32-bit immediate

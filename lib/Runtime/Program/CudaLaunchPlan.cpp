@@ -11,6 +11,7 @@
 #include "monocard/Runtime/Program/ModelInfo.h"
 #include "monocard/Runtime/Support/Json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -30,6 +31,12 @@ DeviceMemoryPlan DeviceMemoryPlan::forModel(const ModelInfo &Info) {
 
 const char *monocard::cudaBufferName(CudaBuffer B) {
   return contract::abiBufferName(B);
+}
+
+unsigned CudaPersistentGrid::blocks(int SmCount) const {
+  uint64_t Want = uint64_t(BlocksPerSM) * uint64_t(SmCount > 0 ? SmCount : 1);
+  return static_cast<unsigned>(
+      std::min<uint64_t>(std::max<uint64_t>(Want, MinBlocks), MaxBlocks));
 }
 
 int monocard::parseSmArch(const std::string &Arch) {
@@ -156,6 +163,30 @@ public:
     return true;
   }
 
+  /// The optional "persistent" member: positive blocks_per_sm and
+  /// 1 <= min_blocks <= max_blocks.
+  bool persistent(const JsonValue &L, const std::string &Where,
+                  CudaPersistentGrid &Out) {
+    const JsonValue *V = L.find(key::kPersistent);
+    if (!V)
+      return true;
+    std::string W = Where + "." + key::kPersistent;
+    if (!V->isObject())
+      return fail(Where, key::kPersistent, "must be an object");
+    uint64_t Bps = 0, Lo = 0, Hi = 0;
+    if (!u64(*V, W, key::kBlocksPerSm, Bps) ||
+        !u64(*V, W, key::kMinBlocks, Lo) || !u64(*V, W, key::kMaxBlocks, Hi))
+      return false;
+    if (Bps < 1 || Bps > 1024 || Lo < 1 || Lo > Hi || Hi > 0x7fffffff)
+      return fail(Where, key::kPersistent,
+                  "must have blocks_per_sm >= 1 and 1 <= min_blocks <= "
+                  "max_blocks");
+    Out.BlocksPerSM = static_cast<unsigned>(Bps);
+    Out.MinBlocks = static_cast<unsigned>(Lo);
+    Out.MaxBlocks = static_cast<unsigned>(Hi);
+    return true;
+  }
+
   uint64_t bufferBytes(CudaBuffer B) const {
     switch (B) {
     case CudaBuffer::Weights:
@@ -235,6 +266,8 @@ public:
       return fail(Where, key::kBlock,
                   "has " + std::to_string(Threads) +
                       " threads; a CUDA block holds at most 1024");
+    if (!persistent(V, Where, L.Persistent))
+      return false;
     uint64_t Smem = 0;
     if (!u64(V, Where, key::kSmem, Smem))
       return false;

@@ -24,7 +24,7 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 }
 
 // CHECK-LABEL: gpu.func @attention_prefill_r48_h4_kv2_d64_s256_sc1d250000em01_nvalid_f16_f16_f16(
-// CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>, monocard.config = {{{.*}}}}
 // CHECK: %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK: memref.view %[[SMEM]][%c0][] : {{.*}} to memref<2176xf32, #gpu.address_space<workgroup>>
 // CHECK: memref.view %[[SMEM]][%c8704][] : {{.*}} to memref<4352xf32, #gpu.address_space<workgroup>>
@@ -84,7 +84,7 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 }
 
 // CHECK-LABEL: gpu.func @attention_decode_r1_h4_kv1_d128_s16384_sc8d838835em02_bf16_bf16_bf16(
-// CHECK-SAME: workgroup(%{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4096xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 1024, 1, 1>}
+// CHECK-SAME: workgroup(%{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4096xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 1024, 1, 1>, monocard.config = {{{.*}}}}
 // CHECK: gpu.launch_func @monocard_kernels::@attention_decode_r1_h4_kv1_d128_s16384_sc8d838835em02_bf16_bf16_bf16 blocks in (%c4, %c1, %c1) threads in (%c1024, %c1, %c1) args(
 
 // -----

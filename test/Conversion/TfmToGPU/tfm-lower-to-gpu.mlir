@@ -135,7 +135,7 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 // The q/k/v GEMV reads x, W, the norm weight; writes the query and both
 // caches; reads the position from the scalars. Shared memory: x, the norm's
 // reduction, and each warp's finished dot products.
-// CHECK: gpu.func @fgemv_n128_k64_f16_f16_norm_f16_eps1d000000em05_qkv_h2_kv1_d32_s16_[[QH]]_f16_f16(%{{.*}}: memref<64xf16>, %{{.*}}: memref<8192xf16>, %{{.*}}: memref<64xf16>, %{{.*}}: memref<64xf16>, %{{.*}}: memref<512xf16>, %{{.*}}: memref<512xf16>, %{{.*}}: memref<8xi32>) workgroup(%{{.*}} : memref<96xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>, %[[Z:.*]] : memref<16xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = {{[0-9]+}} : i32}
+// CHECK: gpu.func @fgemv_n128_k64_f16_f16_norm_f16_eps1d000000em05_qkv_h2_kv1_d32_s16_[[QH]]_f16_f16(%{{.*}}: memref<64xf16>, %{{.*}}: memref<8192xf16>, %{{.*}}: memref<64xf16>, %{{.*}}: memref<64xf16>, %{{.*}}: memref<512xf16>, %{{.*}}: memref<512xf16>, %{{.*}}: memref<8xi32>) workgroup(%{{.*}} : memref<96xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>, %[[Z:.*]] : memref<16xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>, monocard.config = {{{.*}}}, nvvm.minctasm = {{[0-9]+}} : i32}
 // The first weight loads (16 bytes: 8 halves per lane and row) are issued
 // before x is staged; the sum of squares is reduced across the block.
 // CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<8192xf16>, vector<8xf16>

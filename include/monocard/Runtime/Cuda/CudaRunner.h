@@ -58,6 +58,11 @@ public:
   /// Launches one decode step issues: the graph's count once captured.
   unsigned decodeLaunches() const;
   bool decodeGraphCaptured() const { return DecodeGraph.valid(); }
+  /// The grid decode launch \p I runs with on this GPU (persistent
+  /// launches are sized from its SM count).
+  const unsigned *decodeGrid(size_t I) const {
+    return DecodeLaunches[I].Dims.Grid;
+  }
 
 private:
   /// One launch with its kernel resolved and its parameters laid out:

@@ -55,12 +55,23 @@ struct CudaKernelArg {
   float F32 = 0;
 };
 
+/// A grid sized from the GPU at start-up (a persistent kernel): grid.x =
+/// BlocksPerSM x the device's SM count, clamped to [MinBlocks, MaxBlocks].
+/// BlocksPerSM 0: the launch's grid is fixed.
+struct CudaPersistentGrid {
+  unsigned BlocksPerSM = 0;
+  unsigned MinBlocks = 0;
+  unsigned MaxBlocks = 0;
+  unsigned blocks(int SmCount) const;
+};
+
 /// One launch of a step, in stream order.
 struct CudaLaunch {
   uint32_t Kernel = 0; // index into CudaLaunchPlan::Kernels
   unsigned Grid[3] = {1, 1, 1};
   unsigned Block[3] = {1, 1, 1};
   unsigned SharedBytes = 0;
+  CudaPersistentGrid Persistent;
   std::vector<CudaKernelArg> Args; // in kernel-parameter order
 };
 

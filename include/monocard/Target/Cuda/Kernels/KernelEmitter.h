@@ -1,6 +1,6 @@
 //===- KernelEmitter.h - building blocks of the CUDA kernel builders ------===//
 //
-// The kernel builders (KernelBuilders.h) write each kernel as a `gpu.func`
+// The kernel builders (KernelLibrary.h) write each kernel as a `gpu.func`
 // of scf, arith, vector, memref, gpu and nvvm/llvm ops. This class is the
 // vocabulary they share: index arithmetic, loads that widen any float
 // storage type to f32 and stores that narrow it back, 16-byte vector loads,
@@ -15,8 +15,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELEMITTER_H
-#define MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELEMITTER_H
+#ifndef MONOCARD_TARGET_CUDA_KERNELS_KERNELEMITTER_H
+#define MONOCARD_TARGET_CUDA_KERNELS_KERNELEMITTER_H
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -140,4 +140,4 @@ std::string typeName(Type t);
 
 } // namespace monocard::gpu_kernels
 
-#endif // MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELEMITTER_H
+#endif // MONOCARD_TARGET_CUDA_KERNELS_KERNELEMITTER_H

@@ -1,6 +1,6 @@
 //===- KernelEmitter.cpp - building blocks of the CUDA kernel builders ----===//
 
-#include "KernelEmitter.h"
+#include "monocard/Target/Cuda/Kernels/KernelEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

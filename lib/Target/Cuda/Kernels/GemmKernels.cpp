@@ -1,7 +1,7 @@
 //===- GemmKernels.cpp - the prefill GEMM of a LinearSpec -----------------===//
 //
 // z = x' . W^T for m > 1 rows, with the prologue and epilogues of a
-// LinearSpec (KernelBuilders.h) fused in. A block of 256 threads owns a
+// LinearSpec (KernelLibrary.h) fused in. A block of 256 threads owns a
 // bm x bn tile of z and walks k in steps of bk:
 //
 //   - pipeline: x and W tiles have two shared-memory buffers each; tile i
@@ -40,7 +40,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelConfig.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -50,9 +51,6 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
-#include <cstdlib>
-#include <optional>
-
 using namespace mlir;
 using namespace monocard::gpu_kernels;
 
@@ -61,86 +59,11 @@ namespace {
 constexpr int64_t kThreads = 256;
 constexpr int64_t kChunk = 8; // k elements per staging load
 
-/// One block's share of the output and how its threads split it.
-struct Tiling {
-  bool mma = false;
-  int64_t bm = 0, bn = 0, bk = 0;
-  // simt: a tm x tn patch per thread of a 16 x 16 grid.
-  int64_t tm = 0, tn = 0;
-  // mma: warps along m and n; each warp owns (bm / wm) x (bn / wn), i.e.
-  // mi x ni fragments of 16 x 8.
-  int64_t wm = 2, wn = 4;
-  bool forced = false; // by MONOCARD_GEMM_TILE
-  int64_t mi() const { return bm / wm / 16; }
-  int64_t ni() const { return bn / wn / 8; }
-  /// Row stride of the mma tiles in shared memory, in 32-bit words (pairs
-  /// of halves): bk halves plus 8 of padding.
-  int64_t ldw() const { return bk / 2 + 4; }
-};
+/// One block's share of the output and how its threads split it, as
+/// KernelConfig chose it.
+using Tiling = GemmConfig;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-bool isHalf(Type t) { return t && (t.isF16() || t.isBF16()); }
-
-/// MONOCARD_GEMM_TILE=BMxBN forces a tile (one the path supports) for tests
-/// and tuning; the kernel name records it.
-std::optional<std::pair<int64_t, int64_t>> forcedTile() {
-  const char *env = std::getenv("MONOCARD_GEMM_TILE");
-  if (!env)
-    return std::nullopt;
-  auto [a, b] = StringRef(env).split('x');
-  int64_t bm, bn;
-  if (a.getAsInteger(10, bm) || b.getAsInteger(10, bn))
-    return std::nullopt;
-  return std::make_pair(bm, bn);
-}
-
-/// The largest tile that still gives every SM of an H100 (132) a block;
-/// small problems take the smallest tile.
-Tiling chooseTiling(const LinearSpec &s) {
-  constexpr int64_t kSMs = 132;
-  auto blocks = [&](int64_t bm, int64_t bn) {
-    return ceilDiv(s.m, bm) * ceilDiv(s.n, bn);
-  };
-  std::optional<std::pair<int64_t, int64_t>> forced = forcedTile();
-  Tiling t;
-  t.mma = isHalf(s.xT);
-  if (t.mma) {
-    static constexpr int64_t cands[][2] = {
-        {128, 128}, {64, 128}, {64, 64}, {32, 64}, {32, 32}};
-    t.bk = 32;
-    for (auto [bm, bn] : cands) {
-      if (forced && forced->first == bm && forced->second == bn) {
-        t.bm = bm;
-        t.bn = bn;
-        t.forced = true;
-        return t;
-      }
-    }
-    for (auto [bm, bn] : cands) {
-      t.bm = bm;
-      t.bn = bn;
-      if (blocks(bm, bn) >= kSMs)
-        break;
-    }
-    return t;
-  }
-  t.bk = 16;
-  bool big = blocks(128, 128) >= kSMs;
-  if (forced && forced->first == forced->second &&
-      (forced->first == 128 || forced->first == 64)) {
-    big = forced->first == 128;
-    t.forced = true;
-  }
-  if (big) {
-    t.bm = t.bn = 128;
-    t.tm = t.tn = 8;
-  } else {
-    t.bm = t.bn = 64;
-    t.tm = t.tn = 4;
-  }
-  return t;
-}
 
 std::string epsName(double eps) {
   std::string s = llvm::formatv("{0:e}", eps).str();
@@ -847,7 +770,8 @@ void GemmBuilder::build(ValueRange a, ValueRange wg) {
     epilogueSimt(acc);
 }
 
-KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
+KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec,
+                                      const GemmConfig &t) {
   const LinearSpec &s = spec;
   assert(s.m >= 1 && s.n >= 1 && s.k >= 1 && "empty GEMM");
   assert((!s.swiglu || s.n % 2 == 0) && "swiglu needs column pairs");
@@ -859,7 +783,6 @@ KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
   assert((!s.quant || s.quant.bits == 8 || s.quant.bits == 4) &&
          "int8 or int4 codes");
   MLIRContext *ctx = module.getContext();
-  Tiling t = chooseTiling(s);
   Type i32 = IntegerType::get(ctx, 32);
 
   std::string table;
@@ -915,6 +838,7 @@ KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec) {
   // Two blocks per SM: registers capped at 128 a thread (the 128 x 128
   // tiles need about that many).
   fn->setAttr("nvvm.minctasm", IntegerAttr::get(i32, 2));
+  fn->setAttr(KernelConfig::kAttrName, config.attr(ctx, t));
   // Tiles are read with 16-byte vector loads.
   for (unsigned i = 0, e = fn.getNumWorkgroupAttributions(); i < e; ++i)
     fn.setWorkgroupAttributionAttr(i, "llvm.align",

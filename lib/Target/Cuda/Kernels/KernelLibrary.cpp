@@ -1,6 +1,6 @@
 //===- KernelLibrary.cpp - the kernel module and kernel creation ----------===//
 
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "llvm/ADT/Hashing.h"
@@ -11,7 +11,8 @@ using namespace monocard::gpu_kernels;
 
 static constexpr llvm::StringLiteral kKernelModule = "monocard_kernels";
 
-KernelLibrary::KernelLibrary(ModuleOp module) : module(module) {
+KernelLibrary::KernelLibrary(ModuleOp module, KernelConfig config)
+    : module(module), config(std::move(config)) {
   for (auto m : module.getOps<gpu::GPUModuleOp>())
     if (m.getName() == kKernelModule)
       kernels = m;

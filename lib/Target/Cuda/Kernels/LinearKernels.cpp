@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -234,5 +234,6 @@ std::string KernelLibrary::linearUnsupported(const LinearSpec &s) {
 KernelLaunch KernelLibrary::fusedLinear(const LinearSpec &spec) {
   if (!linearUnsupported(spec).empty())
     return {};
-  return spec.m == 1 ? fusedGemv(spec) : fusedGemm(spec);
+  return spec.m == 1 ? fusedGemv(spec, config.gemv(spec))
+                     : fusedGemm(spec, config.gemm(spec));
 }

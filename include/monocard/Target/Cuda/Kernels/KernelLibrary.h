@@ -1,4 +1,4 @@
-//===- KernelBuilders.h - C++ builders of the CUDA kernels -----*- C++ -*-===//
+//===- KernelLibrary.h - C++ builders of the CUDA kernels ------*- C++ -*-===//
 //
 // Each builder emits one `gpu.func` kernel, specialised to the shapes and
 // storage types it is given (every extent is a compile-time constant), into
@@ -15,10 +15,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
-#define MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
+#ifndef MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H
+#define MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H
 
-#include "KernelEmitter.h"
+#include "monocard/Target/Cuda/Kernels/KernelConfig.h"
+#include "monocard/Target/Cuda/Kernels/KernelEmitter.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -37,12 +38,22 @@ enum ScalarSlot : int64_t {
   kNumScalars = 8,
 };
 
+/// A grid the launcher sizes from the device: grid.x = blocksPerSM x the
+/// device's SM count, clamped to [minBlocks, maxBlocks] (the kernel reads
+/// its grid size). blocksPerSM 0: the grid is the compiled one.
+struct PersistentGrid {
+  int64_t blocksPerSM = 0, minBlocks = 0, maxBlocks = 0;
+  explicit operator bool() const { return blocksPerSM != 0; }
+};
+
 struct KernelLaunch {
   mlir::gpu::GPUFuncOp func;
+  /// With `persistent`, grid.x is the size for the target's SM count.
   std::array<int64_t, 3> grid{1, 1, 1};
   std::array<int64_t, 3> block{1, 1, 1};
   /// Dynamic shared memory (bytes) the launch passes; 0: none.
   int64_t sharedBytes = 0;
+  PersistentGrid persistent = {};
 };
 
 /// The shape and types of one `tfm.attention`.
@@ -121,8 +132,10 @@ llvm::SmallVector<Type> linearArgTypes(mlir::MLIRContext *ctx,
 
 class KernelLibrary {
 public:
-  /// Uses (or creates) `gpu.module @monocard_kernels` in `module`.
-  explicit KernelLibrary(mlir::ModuleOp module);
+  /// Uses (or creates) `gpu.module @monocard_kernels` in `module`; the
+  /// linear and attention kernels' launch shapes come from `config`.
+  explicit KernelLibrary(mlir::ModuleOp module,
+                         KernelConfig config = KernelConfig());
 
   /// out[r, :] = table[ids[r], :] (ids clamped into the vocabulary).
   KernelLaunch embedding(int64_t vocab, int64_t hidden, int64_t rows,
@@ -185,9 +198,9 @@ private:
   KernelLaunch gemm(int64_t m, int64_t n, int64_t k, Type xT, Type wT,
                     Type biasT, Type yT);
   /// FusedGemv.cpp: the decode GEMV of a LinearSpec.
-  KernelLaunch fusedGemv(const LinearSpec &spec);
+  KernelLaunch fusedGemv(const LinearSpec &spec, const GemvConfig &config);
   /// GemmKernels.cpp: the prefill GEMM of a LinearSpec.
-  KernelLaunch fusedGemm(const LinearSpec &spec);
+  KernelLaunch fusedGemm(const LinearSpec &spec, const GemmConfig &config);
   KernelLaunch attentionDecode(const AttentionSpec &spec);
   KernelLaunch attentionPrefill(const AttentionSpec &spec, std::string &why);
   /// A constant table in the kernel module (RoPE frequencies).
@@ -196,8 +209,9 @@ private:
 
   mlir::ModuleOp module;
   mlir::gpu::GPUModuleOp kernels;
+  KernelConfig config;
 };
 
 } // namespace monocard::gpu_kernels
 
-#endif // MONOCARD_LIB_CONVERSION_TFMTOGPU_KERNELBUILDERS_H
+#endif // MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H

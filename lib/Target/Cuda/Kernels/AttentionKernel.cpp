@@ -39,7 +39,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelBuilders.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -105,10 +105,9 @@ KernelLaunch KernelLibrary::attentionDecode(const AttentionSpec &s) {
       std::min<int64_t>(32, llvm::PowerOf2Ceil(uint64_t(chunks)));
   const int64_t perLane = llvm::divideCeil(chunks, lanes);
   const int64_t groupsPerWarp = 32 / lanes;
-  // Memory parallelism for long contexts: a whole 1024-thread block (on an
-  // H200, 32 warps beat 16 by 10-35% from 2k positions on, and 8 warps
-  // were 2x slower than 16 at 2k).
-  const int64_t warps = cap <= 256 ? 4 : (cap <= 1024 ? 16 : 32);
+  // Warps per block: KernelConfig::attention.
+  const AttentionConfig shape = config.attention(s);
+  const int64_t warps = shape.decodeWarps;
   const int64_t block = warps * 32, groups = warps * groupsPerWarp;
   // Keys per group and step: 2 * unroll * perLane loads in flight per lane.
   const int64_t unroll = std::max<int64_t>(1, 4 / perLane);
@@ -287,6 +286,8 @@ KernelLaunch KernelLibrary::attentionDecode(const AttentionSpec &s) {
           });
         });
       });
+  fn->setAttr(KernelConfig::kAttrName,
+              config.attr(module.getContext(), shape, /*decode=*/true));
   return {fn, {s.heads, 1, 1}, {block, 1, 1}};
 }
 
@@ -304,11 +305,10 @@ KernelLaunch KernelLibrary::attentionPrefill(const AttentionSpec &s,
   const int64_t dimP = llvm::alignTo(dim, 4);
   const int64_t stride = dimP + (dimP % 8 ? 8 : 4);
   const int64_t vw = vectorWidth(s.kvT, dim), chunks = dim / vw;
-  // Row tile, key tile (16 lanes x keysPerThread), threads. 64-row tiles
-  // reuse each K/V tile more, but a chunk that gives fewer blocks than a
-  // GPU has SMs does better with 32 (64 rows x 32 heads: 1.5x faster).
-  int64_t tileRows =
-      T > 32 && s.heads * llvm::divideCeil(T, 64) >= 128 ? 64 : 32;
+  // Row tile (KernelConfig::attention), key tile (16 lanes x
+  // keysPerThread), threads.
+  const AttentionConfig shape = config.attention(s);
+  int64_t tileRows = shape.prefillTileRows;
   int64_t keysPerThread = 4, threads = 0,
           tileKeys = 0, perThreadLoads = 0, pStride = 0, sharedBytes = 0;
   for (;; keysPerThread /= 2) {
@@ -646,6 +646,8 @@ KernelLaunch KernelLibrary::attentionPrefill(const AttentionSpec &s,
                      });
         });
       });
+  fn->setAttr(KernelConfig::kAttrName,
+              config.attr(module.getContext(), shape, /*decode=*/false));
   KernelLaunch launch{fn, {heads, rowTiles, 1}, {threads, 1, 1}};
   launch.sharedBytes = sharedBytes;
   return launch;
