@@ -13,6 +13,22 @@
 //   from the step's scalar block, a `memref<8xi32>` view of the I/O buffer
 //   (indices below), so a captured CUDA graph replays with new values.
 //
+// The library's files (lib/Target/Cuda/Kernels) form a DAG; each uses only
+// the files below it, calls into KernelLibrary's private builders included:
+//
+//   LinearKernels.cpp     linear / fusedLinear: picks one of
+//     PlainLinear.cpp       the unfused GEMV and GEMM
+//     FusedGemv.cpp         the fused decode GEMV  --.
+//     GemmKernels.cpp       the fused prefill GEMM --+-> LinearSignature.h/.cpp
+//                           (a LinearSpec kernel's parameters and name)
+//   AttentionKernel.cpp   attention: decode and prefill
+//   RowKernels.cpp        embedding, rmsNorm, rope, kvAppend, copyRows,
+//                         elementwise
+//   SampleKernel.cpp      sample
+//   KernelLibrary.cpp     the kernel module: getOrBuild, constant tables
+// and all of them use this header and KernelEmitter.h/.cpp (the vocabulary
+// the builders emit kernels with), which use nothing of the library.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H
@@ -123,12 +139,6 @@ inline int64_t vectorWidth(Type t, int64_t k) {
     w /= 2;
   return w;
 }
-
-/// The parameter types of a LinearSpec's kernel, in the order above; the
-/// GEMV and the GEMM both take exactly these.
-llvm::SmallVector<Type> linearArgTypes(mlir::MLIRContext *ctx,
-                                       const LinearSpec &spec,
-                                       mlir::MemRefType scalars);
 
 class KernelLibrary {
 public:
