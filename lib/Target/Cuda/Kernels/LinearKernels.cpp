@@ -38,8 +38,7 @@ std::string KernelLibrary::linearUnsupported(const LinearSpec &s) {
           "16-byte load) or span the whole row",
           s.quant.group, s.quant.bits, epv);
   }
-  if (s.qkv && (s.headDim % 2 || s.n != (s.heads + 2 * s.kvHeads) *
-                                              s.headDim))
+  if (s.qkv && (s.headDim % 2 || s.n != (s.heads + 2 * s.kvHeads) * s.headDim))
     return "the qkv epilogue needs an even head dimension and (heads + 2 kv "
            "heads) x head_dim weight rows";
   if (s.swiglu && s.n % 2)

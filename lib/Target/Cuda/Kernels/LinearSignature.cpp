@@ -7,9 +7,9 @@
 using namespace mlir;
 using namespace monocard::gpu_kernels;
 
-SmallVector<Type>
-monocard::gpu_kernels::linearArgTypes(MLIRContext *ctx, const LinearSpec &s,
-                                      MemRefType scalars) {
+SmallVector<Type> monocard::gpu_kernels::linearArgTypes(MLIRContext *ctx,
+                                                        const LinearSpec &s,
+                                                        MemRefType scalars) {
   auto flat = [](int64_t n, Type t) { return MemRefType::get({n}, t); };
   SmallVector<Type> args{flat(s.m * s.k, s.xT)};
   if (s.quant) {
@@ -68,9 +68,9 @@ std::string monocard::gpu_kernels::linearName(StringRef prefix,
   if (s.residualT)
     name += "_res_" + typeName(s.residualT);
   if (s.qkv)
-    name += llvm::formatv("_qkv_h{0}_kv{1}_d{2}_s{3}_{4}_{5}", s.heads,
-                          s.kvHeads, s.headDim, s.capacity, tableHash,
-                          typeName(s.cacheT))
-                .str();
+    name +=
+        llvm::formatv("_qkv_h{0}_kv{1}_d{2}_s{3}_{4}_{5}", s.heads, s.kvHeads,
+                      s.headDim, s.capacity, tableHash, typeName(s.cacheT))
+            .str();
   return name + "_" + typeName(s.yT);
 }

@@ -31,10 +31,9 @@ KernelLaunch KernelLibrary::gemv(int64_t n, int64_t k, Type xT, Type wT,
   int64_t vw = std::min(vectorWidth(wT, k), vectorWidth(xT, k));
   int64_t step = 32 * vw;
   int64_t mainEnd = k / (step * unroll) * (step * unroll);
-  std::string name = llvm::formatv("gemv_n{0}_k{1}_{2}_{3}{4}_{5}", n, k,
-                                   typeName(xT), typeName(wT),
-                                   biasT ? "_bias_" + typeName(biasT) : "",
-                                   typeName(yT));
+  std::string name = llvm::formatv(
+      "gemv_n{0}_k{1}_{2}_{3}{4}_{5}", n, k, typeName(xT), typeName(wT),
+      biasT ? "_bias_" + typeName(biasT) : "", typeName(yT));
   SmallVector<Type> args{flat(k, xT), flat(n * k, wT)};
   if (biasT)
     args.push_back(flat(n, biasT));
@@ -44,8 +43,8 @@ KernelLaunch KernelLibrary::gemv(int64_t n, int64_t k, Type xT, Type wT,
         Value x = a[0], w = a[1], y = a.back();
         Value tid = e.threadId();
         Value lane = e.rem(tid, e.idx(32));
-        Value row = e.add(e.mul(e.blockId(), e.idx(warps)),
-                          e.div(tid, e.idx(32)));
+        Value row =
+            e.add(e.mul(e.blockId(), e.idx(warps)), e.div(tid, e.idx(32)));
         // The whole warp agrees on `row`, so the shuffles stay convergent.
         e.ifThen(e.lt(row, e.idx(n)), [&] {
           Value rowBase = e.mul(row, e.idx(k));
@@ -88,10 +87,9 @@ KernelLaunch KernelLibrary::gemv(int64_t n, int64_t k, Type xT, Type wT,
 KernelLaunch KernelLibrary::gemm(int64_t m, int64_t n, int64_t k, Type xT,
                                  Type wT, Type biasT, Type yT) {
   constexpr int64_t tm = 64, tn = 64, tk = 16, block = 256, per = 4;
-  std::string name = llvm::formatv("gemm_m{0}_n{1}_k{2}_{3}_{4}{5}_{6}", m, n,
-                                   k, typeName(xT), typeName(wT),
-                                   biasT ? "_bias_" + typeName(biasT) : "",
-                                   typeName(yT));
+  std::string name = llvm::formatv(
+      "gemm_m{0}_n{1}_k{2}_{3}_{4}{5}_{6}", m, n, k, typeName(xT), typeName(wT),
+      biasT ? "_bias_" + typeName(biasT) : "", typeName(yT));
   SmallVector<Type> args{flat(m * k, xT), flat(n * k, wT)};
   if (biasT)
     args.push_back(flat(n, biasT));
@@ -120,9 +118,9 @@ KernelLaunch KernelLibrary::gemm(int64_t m, int64_t n, int64_t k, Type xT,
             Value safeCol = e.min(col, e.idx(k - 1));
             Value v = e.load(src, e.add(e.mul(safeRow, e.idx(k)), safeCol));
             v = e.select(ok, v, e.f32(0));
-            memref::StoreOp::create(e.builder(), v, shared,
-                                    ValueRange{e.add(e.mul(kk, e.idx(tileRows)),
-                                                     lr)});
+            memref::StoreOp::create(
+                e.builder(), v, shared,
+                ValueRange{e.add(e.mul(kk, e.idx(tileRows)), lr)});
           }
         };
         SmallVector<Value> init(per * per, e.f32(0));

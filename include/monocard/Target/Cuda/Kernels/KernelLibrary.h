@@ -13,21 +13,24 @@
 //   from the step's scalar block, a `memref<8xi32>` view of the I/O buffer
 //   (indices below), so a captured CUDA graph replays with new values.
 //
-// The library's files (lib/Target/Cuda/Kernels) form a DAG; each uses only
-// the files below it, calls into KernelLibrary's private builders included:
+// The library's files (lib/Target/Cuda/Kernels) form a DAG: each uses only
+// the files below it (calls into KernelLibrary's private builders count):
 //
 //   LinearKernels.cpp     linear / fusedLinear: picks one of
 //     PlainLinear.cpp       the unfused GEMV and GEMM
-//     FusedGemv.cpp         the fused decode GEMV  --.
-//     GemmKernels.cpp       the fused prefill GEMM --+-> LinearSignature.h/.cpp
-//                           (a LinearSpec kernel's parameters and name)
-//   AttentionKernel.cpp   attention: decode and prefill
+//     FusedGemv.cpp         the fused decode GEMV  --+-> LinearSignature.h/.cpp
+//     GemmKernels.cpp       the fused prefill GEMM --'   (parameters, names)
+//   AttentionKernel.cpp   attention: picks one of
+//     AttentionDecode.cpp   one query row          --+-> AttentionCommon.h/.cpp
+//     AttentionPrefill.cpp  a chunk of rows        --'   (constants, name)
 //   RowKernels.cpp        embedding, rmsNorm, rope, kvAppend, copyRows,
 //                         elementwise
 //   SampleKernel.cpp      sample
+//   -----------------------------------------------------------------------
 //   KernelLibrary.cpp     the kernel module: getOrBuild, constant tables
-// and all of them use this header and KernelEmitter.h/.cpp (the vocabulary
-// the builders emit kernels with), which use nothing of the library.
+//   KernelConfig.h/.cpp   launch shapes for the target (TargetDescription)
+//   KernelEmitter.h/.cpp  the vocabulary the kernels are written in
+// and this header, used by all of them.
 //
 //===----------------------------------------------------------------------===//
 
