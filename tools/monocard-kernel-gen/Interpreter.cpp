@@ -20,6 +20,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <functional>
 #include <map>
 #include <random>
@@ -283,7 +284,27 @@ public:
   void bind(Value v, RtVal r) { vals[v] = std::move(r); }
 
 private:
+  /// Executes `op`: false when the kernel failed (fail says why) or another
+  /// thread aborted.
   bool exec(Operation &op);
+  // One family of ops each: nullopt when `op` is not of the family, else
+  // what exec returns.
+  /// Elementwise float and integer arithmetic (scalars or vectors),
+  /// constants, comparisons, selects.
+  std::optional<bool> execArith(Operation &op);
+  /// Conversions between float, integer and index types; bitcasts.
+  std::optional<bool> execCast(Operation &op);
+  std::optional<bool> execVector(Operation &op);
+  /// Loads and stores (bounds, alignment and races checked), globals.
+  std::optional<bool> execMemory(Operation &op);
+  /// Thread and block ids, barriers, warp shuffles.
+  std::optional<bool> execGpu(Operation &op);
+  /// LLVM and NVVM: intrinsics, extractvalue, mma.sync.
+  std::optional<bool> execLlvm(Operation &op);
+  /// The warp's m16n8k16 MMA, through the warp's slots.
+  bool execMma(NVVM::MmaOp mma);
+  /// scf.for and scf.if, run in this thread.
+  std::optional<bool> execScf(Operation &op);
   bool fail(Operation &op, const Twine &msg) {
     std::string text;
     llvm::raw_string_ostream os(text);
@@ -504,10 +525,7 @@ static bool cmpF(arith::CmpFPredicate p, double a, double b) {
   }
 }
 
-bool Thread::exec(Operation &op) {
-  auto *ctx = op.getContext();
-  (void)ctx;
-  // Elementwise float and integer arithmetic (scalars or vectors).
+std::optional<bool> Thread::execArith(Operation &op) {
   if (isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp,
           arith::MaximumFOp, arith::MinimumFOp>(op)) {
     Type t = eltOf(op.getResult(0));
@@ -602,6 +620,10 @@ bool Thread::exec(Operation &op) {
     setF(op.getResult(0), r);
     return true;
   }
+  return std::nullopt;
+}
+
+std::optional<bool> Thread::execCast(Operation &op) {
   if (isa<arith::ExtFOp, arith::TruncFOp>(op)) {
     Type t = eltOf(op.getResult(0));
     SmallVector<double> r;
@@ -666,7 +688,10 @@ bool Thread::exec(Operation &op) {
     vals[res] = r;
     return true;
   }
-  // Vectors.
+  return std::nullopt;
+}
+
+std::optional<bool> Thread::execVector(Operation &op) {
   if (auto bc = dyn_cast<vector::BroadcastOp>(op)) {
     RtVal r;
     Slot s = get(bc.getSource()).e[0];
@@ -720,7 +745,10 @@ bool Thread::exec(Operation &op) {
     setF(red.getResult(), {double(s)});
     return true;
   }
-  // Memory.
+  return std::nullopt;
+}
+
+std::optional<bool> Thread::execMemory(Operation &op) {
   if (auto ld = dyn_cast<memref::LoadOp>(op)) {
     Buffer *b = get(ld.getMemRef()).mem;
     int64_t i = iv(ld.getIndices()[0]);
@@ -814,7 +842,10 @@ bool Thread::exec(Operation &op) {
     vals[gg.getResult()] = r;
     return true;
   }
-  // GPU.
+  return std::nullopt;
+}
+
+std::optional<bool> Thread::execGpu(Operation &op) {
   if (auto t = dyn_cast<gpu::ThreadIdOp>(op)) {
     setI(t.getResult(), {t.getDimension() == gpu::Dimension::x ? tid : 0});
     return true;
@@ -852,7 +883,10 @@ bool Thread::exec(Operation &op) {
     setI(sh.getValid(), {valid});
     return true;
   }
-  // LLVM and NVVM.
+  return std::nullopt;
+}
+
+std::optional<bool> Thread::execLlvm(Operation &op) {
   if (auto call = dyn_cast<LLVM::CallIntrinsicOp>(op);
       call && call.getIntrin() == "llvm.nvvm.prmt") {
     // PRMT: result byte j is byte (nibble j of the selector) & 7 of
@@ -893,71 +927,78 @@ bool Thread::exec(Operation &op) {
     vals[ev.getResult()] = r;
     return true;
   }
-  if (auto mma = dyn_cast<NVVM::MmaOp>(op)) {
-    auto shape = mma.getShape();
-    if (shape.getM() != 16 || shape.getN() != 8 || shape.getK() != 16)
-      return fail(op, "only m16n8k16");
-    // Each operand register as its two halves (lower index in the lower
-    // bits), the accumulators as they are.
-    auto halves = [&](Value v, SmallVector<double, 16> &out) {
-      const RtVal &r = get(v);
-      if (isa<VectorType>(v.getType())) {
-        for (Slot s : r.e)
-          out.push_back(s.d);
-        return;
-      }
-      std::optional<NVVM::MMATypes> pt = mma.getMultiplicandAPtxType();
-      Type half = (pt && *pt == NVVM::MMATypes::bf16)
-                      ? Type(BFloat16Type::get(op.getContext()))
-                      : Type(Float16Type::get(op.getContext()));
-      for (int k = 0; k < 2; ++k) {
-        double d;
-        int64_t i;
-        fromBits((uint64_t(r.e[0].i) >> (16 * k)) & 0xffff, half, d, i);
-        out.push_back(d);
-      }
-    };
-    SmallVector<double, 16> mine;
-    for (Value v : mma.getOperandA())
-      halves(v, mine); // 8: a0..a3
-    for (Value v : mma.getOperandB())
-      halves(v, mine); // 4: b0, b1
-    for (Value v : mma.getOperandC())
-      mine.push_back(f(v)); // 4
-    if (mine.size() != 16)
-      return fail(op, "unexpected operands");
-    Warp &w = *blk.warps[size_t(tid / 32)];
-    int64_t lane = tid % 32, g = lane / 4, tig = lane % 4;
-    w.slots[size_t(lane)] = mine;
-    if (!warpSync())
-      return false;
-    // A[r][k]: lane (r % 8) * 4 + (k % 8) / 2, register (r >= 8) + 2 (k >=
-    // 8), half k % 2. B[k][c]: lane c * 4 + (k % 8) / 2, register (k >= 8),
-    // half k % 2 (after A's 8 halves).
-    auto aAt = [&](int64_t r, int64_t k) {
-      int64_t l = (r % 8) * 4 + (k % 8) / 2;
-      int64_t reg = (r >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-      return w.slots[size_t(l)][size_t(reg * 2 + k % 2)];
-    };
-    auto bAt = [&](int64_t k, int64_t c) {
-      int64_t l = c * 4 + (k % 8) / 2;
-      int64_t reg = k >= 8 ? 1 : 0;
-      return w.slots[size_t(l)][size_t(8 + reg * 2 + k % 2)];
-    };
-    double d[4];
-    for (int q = 0; q < 4; ++q) {
-      int64_t r = g + (q >= 2 ? 8 : 0), c = tig * 2 + q % 2;
-      double s = mine[size_t(12 + q)];
-      for (int64_t k = 0; k < 16; ++k)
-        s += aAt(r, k) * bAt(k, c);
-      d[q] = double(float(s));
+  if (auto mma = dyn_cast<NVVM::MmaOp>(op))
+    return execMma(mma);
+  return std::nullopt;
+}
+
+bool Thread::execMma(NVVM::MmaOp mma) {
+  Operation &op = *mma.getOperation();
+  auto shape = mma.getShape();
+  if (shape.getM() != 16 || shape.getN() != 8 || shape.getK() != 16)
+    return fail(op, "only m16n8k16");
+  // Each operand register as its two halves (lower index in the lower
+  // bits), the accumulators as they are.
+  auto halves = [&](Value v, SmallVector<double, 16> &out) {
+    const RtVal &r = get(v);
+    if (isa<VectorType>(v.getType())) {
+      for (Slot s : r.e)
+        out.push_back(s.d);
+      return;
     }
-    if (!warpSync())
-      return false;
-    setF(mma.getResult(), {d[0], d[1], d[2], d[3]});
-    return true;
+    std::optional<NVVM::MMATypes> pt = mma.getMultiplicandAPtxType();
+    Type half = (pt && *pt == NVVM::MMATypes::bf16)
+                    ? Type(BFloat16Type::get(op.getContext()))
+                    : Type(Float16Type::get(op.getContext()));
+    for (int k = 0; k < 2; ++k) {
+      double d;
+      int64_t i;
+      fromBits((uint64_t(r.e[0].i) >> (16 * k)) & 0xffff, half, d, i);
+      out.push_back(d);
+    }
+  };
+  SmallVector<double, 16> mine;
+  for (Value v : mma.getOperandA())
+    halves(v, mine); // 8: a0..a3
+  for (Value v : mma.getOperandB())
+    halves(v, mine); // 4: b0, b1
+  for (Value v : mma.getOperandC())
+    mine.push_back(f(v)); // 4
+  if (mine.size() != 16)
+    return fail(op, "unexpected operands");
+  Warp &w = *blk.warps[size_t(tid / 32)];
+  int64_t lane = tid % 32, g = lane / 4, tig = lane % 4;
+  w.slots[size_t(lane)] = mine;
+  if (!warpSync())
+    return false;
+  // A[r][k]: lane (r % 8) * 4 + (k % 8) / 2, register (r >= 8) + 2 (k >=
+  // 8), half k % 2. B[k][c]: lane c * 4 + (k % 8) / 2, register (k >= 8),
+  // half k % 2 (after A's 8 halves).
+  auto aAt = [&](int64_t r, int64_t k) {
+    int64_t l = (r % 8) * 4 + (k % 8) / 2;
+    int64_t reg = (r >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return w.slots[size_t(l)][size_t(reg * 2 + k % 2)];
+  };
+  auto bAt = [&](int64_t k, int64_t c) {
+    int64_t l = c * 4 + (k % 8) / 2;
+    int64_t reg = k >= 8 ? 1 : 0;
+    return w.slots[size_t(l)][size_t(8 + reg * 2 + k % 2)];
+  };
+  double d[4];
+  for (int q = 0; q < 4; ++q) {
+    int64_t r = g + (q >= 2 ? 8 : 0), c = tig * 2 + q % 2;
+    double s = mine[size_t(12 + q)];
+    for (int64_t k = 0; k < 16; ++k)
+      s += aAt(r, k) * bAt(k, c);
+    d[q] = double(float(s));
   }
-  // Structured control flow.
+  if (!warpSync())
+    return false;
+  setF(mma.getResult(), {d[0], d[1], d[2], d[3]});
+  return true;
+}
+
+std::optional<bool> Thread::execScf(Operation &op) {
   if (auto loop = dyn_cast<scf::ForOp>(op)) {
     int64_t lb = iv(loop.getLowerBound()), ub = iv(loop.getUpperBound()),
             step = iv(loop.getStep());
@@ -993,6 +1034,15 @@ bool Thread::exec(Operation &op) {
       vals[r] = v;
     return true;
   }
+  return std::nullopt;
+}
+
+bool Thread::exec(Operation &op) {
+  for (auto family : {&Thread::execArith, &Thread::execCast,
+                      &Thread::execVector, &Thread::execMemory,
+                      &Thread::execGpu, &Thread::execLlvm, &Thread::execScf})
+    if (std::optional<bool> done = (this->*family)(op))
+      return *done;
   return fail(op, "unsupported op");
 }
 

@@ -58,8 +58,8 @@ llvm::cl::opt<bool> runKernels("run",
                          llvm::cl::desc("interpret each kernel and check it"));
 llvm::cl::opt<unsigned> seed("seed", llvm::cl::desc("random seed"), llvm::cl::init(1));
 llvm::cl::opt<std::string> gpuName("gpu",
-                                   llvm::cl::desc("GPU to choose launch shapes "
-                                                  "for (a chip or sm_XX)"));
+                               llvm::cl::desc("GPU to choose launch shapes "
+                                              "for (a chip or sm_XX)"));
 llvm::cl::opt<std::string> gemvTune("gemv-tune",
                                     llvm::cl::desc("GEMV tuning override "
                                                    "u=U,bps=B,persist=0|1,"
@@ -181,74 +181,126 @@ double unitInType(Type t) {
   return std::ldexp(1.0, -23);
 }
 
-/// Interprets the kernel of `c` and compares it with the reference.
-bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
-  const LinearSpec &s = c.spec;
-  MLIRContext *ctx = launch.func.getContext();
-  std::uniform_real_distribution<double> uni(-1.0, 1.0);
-  auto fill = [&](Buffer &b, double lo, double hi) {
-    std::uniform_real_distribution<double> d(lo, hi);
-    for (int64_t i = 0; i < b.count; ++i)
-      b.setF(i, d(rng));
-  };
-  int64_t m = s.m, n = s.n, k = s.k, width = s.width();
-  Type i8 = IntegerType::get(ctx, 8), i32 = IntegerType::get(ctx, 32);
+/// Interprets the kernel of one case and compares every output with a
+/// double-precision reference.
+class Checker {
+public:
+  Checker(const Case &c, KernelLaunch launch, std::mt19937 &rng)
+      : c(c), s(c.spec), launch(launch), rng(rng), m(s.m), n(s.n), k(s.k),
+        width(s.width()) {}
+
+  /// Prints PASS or FAIL with the kernel's name; true on PASS.
+  bool run();
+
+private:
+  /// A new kernel argument, in LinearSpec's order.
+  Buffer *add(std::string name, Type t, int64_t count);
+  /// Uniform random values in [lo, hi).
+  void fill(Buffer &b, double lo, double hi);
+  /// Every argument: random inputs, y all NaN (every element must be
+  /// written), the caches all `sentinel` (only the row's slots may be).
+  void makeInputs();
+  /// Random codes (padding bytes too: the kernel must not depend on them)
+  /// and (scale, zero) pairs; `wv` gets the weights they stand for.
+  void makeQuantizedWeights();
+  /// Reference z and a bound on its error, per (row, column).
+  void reference();
+  /// Records `got` against `ref` +- `tol` for the worst ratio and the first
+  /// bad value.
+  void expect(const char *what, int64_t i, double got, double ref, double tol);
+  /// q roped into y, k roped and v into the caches at pos + r; nothing
+  /// else of the caches touched.
+  void compareQkv();
+  void compareSwiglu();
+  void comparePlain();
+
+  const Case &c;
+  const LinearSpec &s;
+  KernelLaunch launch;
+  std::mt19937 &rng;
+  const int64_t m, n, k, width;
 
   std::vector<std::unique_ptr<Buffer>> owned;
   std::vector<Buffer *> args;
-  auto add = [&](std::string name, Type t, int64_t count) {
-    owned.push_back(std::make_unique<Buffer>(name, t, count));
-    args.push_back(owned.back().get());
-    return owned.back().get();
-  };
-  Buffer *x = add("x", s.xT, m * k);
-  fill(*x, -1, 1);
-  // W as doubles, [n][k].
-  std::vector<double> wv(size_t(n * k));
-  if (s.quant) {
-    int64_t groups = s.quant.groups(k);
-    Buffer *codes = add("codes", i8, n * s.quant.rowBytes);
-    Buffer *params = add("params", s.quant.scaleT, n * groups * 2);
-    std::uniform_int_distribution<int> byte(-128, 127);
-    // Padding bytes too: the kernel must not depend on them.
-    for (int64_t i = 0; i < codes->count; ++i)
-      codes->setI(i, byte(rng));
-    std::uniform_real_distribution<double> sc(0.01, 0.05);
-    std::uniform_int_distribution<int> zero(0, 15);
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t g = 0; g < groups; ++g) {
-        params->setF((r * groups + g) * 2, sc(rng));
-        params->setF((r * groups + g) * 2 + 1,
-                     s.quant.bits == 8 ? 0.0 : double(zero(rng)));
-      }
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t kk = 0; kk < k; ++kk) {
-        double q;
-        if (s.quant.bits == 8) {
-          // Symmetric codes are in [-127, 127].
-          int64_t v = codes->getI(r * s.quant.rowBytes + kk);
-          if (v == -128) {
-            codes->setI(r * s.quant.rowBytes + kk, -127);
-            v = -127;
-          }
-          q = double(v);
-        } else {
-          uint64_t byteV =
-              uint64_t(codes->getI(r * s.quant.rowBytes + kk / 2)) & 0xff;
-          q = double(kk % 2 ? byteV >> 4 : byteV & 15);
+  Buffer *x = nullptr, *bias = nullptr, *normW = nullptr, *res = nullptr,
+         *y = nullptr, *kc = nullptr, *vc = nullptr;
+  /// W as doubles, [n][k].
+  std::vector<double> wv;
+  static constexpr double sentinel = -3.25;
+  std::vector<double> z, ez;
+  /// Twice the unit roundoff of y's type.
+  double uy = 0;
+  double worst = 0; // max |got - ref| / tol
+  int64_t bad = 0;
+  std::string firstBad;
+};
+
+Buffer *Checker::add(std::string name, Type t, int64_t count) {
+  owned.push_back(std::make_unique<Buffer>(name, t, count));
+  args.push_back(owned.back().get());
+  return owned.back().get();
+}
+
+void Checker::fill(Buffer &b, double lo, double hi) {
+  std::uniform_real_distribution<double> d(lo, hi);
+  for (int64_t i = 0; i < b.count; ++i)
+    b.setF(i, d(rng));
+}
+
+void Checker::makeQuantizedWeights() {
+  MLIRContext *ctx = launch.func.getContext();
+  Type i8 = IntegerType::get(ctx, 8);
+  int64_t groups = s.quant.groups(k);
+  Buffer *codes = add("codes", i8, n * s.quant.rowBytes);
+  Buffer *params = add("params", s.quant.scaleT, n * groups * 2);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  for (int64_t i = 0; i < codes->count; ++i)
+    codes->setI(i, byte(rng));
+  std::uniform_real_distribution<double> sc(0.01, 0.05);
+  std::uniform_int_distribution<int> zero(0, 15);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t g = 0; g < groups; ++g) {
+      params->setF((r * groups + g) * 2, sc(rng));
+      params->setF((r * groups + g) * 2 + 1,
+                   s.quant.bits == 8 ? 0.0 : double(zero(rng)));
+    }
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t kk = 0; kk < k; ++kk) {
+      double q;
+      if (s.quant.bits == 8) {
+        // Symmetric codes are in [-127, 127].
+        int64_t v = codes->getI(r * s.quant.rowBytes + kk);
+        if (v == -128) {
+          codes->setI(r * s.quant.rowBytes + kk, -127);
+          v = -127;
         }
-        int64_t g = kk / s.quant.group;
-        double scale = params->getF((r * groups + g) * 2);
-        double zp = params->getF((r * groups + g) * 2 + 1);
-        wv[size_t(r * k + kk)] = (q - zp) * scale;
+        q = double(v);
+      } else {
+        uint64_t byteV =
+            uint64_t(codes->getI(r * s.quant.rowBytes + kk / 2)) & 0xff;
+        q = double(kk % 2 ? byteV >> 4 : byteV & 15);
       }
+      int64_t g = kk / s.quant.group;
+      double scale = params->getF((r * groups + g) * 2);
+      double zp = params->getF((r * groups + g) * 2 + 1);
+      wv[size_t(r * k + kk)] = (q - zp) * scale;
+    }
+}
+
+void Checker::makeInputs() {
+  MLIRContext *ctx = launch.func.getContext();
+  Type i32 = IntegerType::get(ctx, 32);
+  x = add("x", s.xT, m * k);
+  fill(*x, -1, 1);
+  wv.resize(size_t(n * k));
+  if (s.quant) {
+    makeQuantizedWeights();
   } else {
     Buffer *w = add("w", s.wT, n * k);
     fill(*w, -0.5, 0.5);
     for (int64_t i = 0; i < n * k; ++i)
       wv[size_t(i)] = w->getF(i);
   }
-  Buffer *bias = nullptr, *normW = nullptr, *res = nullptr;
   if (s.biasT) {
     bias = add("bias", s.biasT, n);
     fill(*bias, -0.5, 0.5);
@@ -261,11 +313,9 @@ bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
     res = add("residual", s.residualT, m * width);
     fill(*res, -1, 1);
   }
-  Buffer *y = add("y", s.yT, m * width);
+  y = add("y", s.yT, m * width);
   for (int64_t i = 0; i < y->count; ++i)
-    y->setF(i, NAN); // every element must be written
-  Buffer *kc = nullptr, *vc = nullptr;
-  const double sentinel = -3.25;
+    y->setF(i, NAN);
   if (s.qkv) {
     int64_t cache = s.kvHeads * s.capacity * s.headDim;
     kc = add("keyCache", s.cacheT, cache);
@@ -277,26 +327,14 @@ bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
     Buffer *sc = add("scalars", i32, kNumScalars);
     sc->setI(kPos, c.pos);
   }
+}
 
-  // A persistent grid as the launcher sizes it on a GPU of --sms SMs.
-  std::array<int64_t, 3> grid = launch.grid;
-  if (launch.persistent && sms > 0)
-    grid[0] = std::clamp<int64_t>(launch.persistent.blocksPerSM * sms,
-                                  launch.persistent.minBlocks,
-                                  launch.persistent.maxBlocks);
-  std::string err =
-      monocard::kernelgen::interpret(launch.func, args, grid, launch.block[0]);
-  std::string name = launch.func.getName().str();
-  if (!err.empty()) {
-    llvm::outs() << "FAIL " << name << ": " << err << "\n";
-    return false;
-  }
-
-  // Reference z and a bound on its error, per (row, column).
+void Checker::reference() {
   bool half = s.xT.isF16() || s.xT.isBF16();
   bool rounded = half && (s.normT || s.quant || s.wT != s.xT);
   double tolZ = rounded ? 2 * unitInType(s.xT) : std::ldexp(1.0, -16);
-  std::vector<double> z(size_t(m * n)), ez(size_t(m * n));
+  z.assign(size_t(m * n), 0);
+  ez.assign(size_t(m * n), 0);
   for (int64_t r = 0; r < m; ++r) {
     double inv = 1;
     if (s.normT) {
@@ -323,107 +361,140 @@ bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
       ez[size_t(r * n + col)] = abs * tolZ + 1e-6;
     }
   }
-  double worst = 0; // max |got - ref| / tol
-  int64_t bad = 0;
-  std::string firstBad;
-  auto expect = [&](const char *what, int64_t i, double got, double ref,
-                    double tol) {
-    double ratio = std::fabs(got - ref) / tol;
-    if (!(ratio <= 1.0)) {
-      if (bad++ == 0)
-        firstBad = llvm::formatv("{0}[{1}] = {2}, expected {3} +- {4}", what,
-                                 i, got, ref, tol)
-                       .str();
-      ratio = std::isnan(ratio) ? 1e30 : ratio;
-    }
-    worst = std::max(worst, ratio);
-  };
-  auto silu = [](double v) { return v / (1 + std::exp(-v)); };
-  double uy = 2 * unitInType(s.yT);
-  if (s.qkv) {
-    int64_t dim = s.headDim, halfD = dim / 2;
-    double uc = 2 * unitInType(s.cacheT);
-    std::vector<bool> keyWritten(size_t(kc->count)), valWritten(size_t(vc->count));
-    for (int64_t r = 0; r < m; ++r) {
-      int64_t p = c.pos + r;
-      for (int64_t hc = 0; hc < s.heads + 2 * s.kvHeads; ++hc) {
-        for (int64_t i = 0; i < halfD; ++i) {
-          int64_t c0 = hc * dim + 2 * i;
-          double z0 = z[size_t(r * n + c0)], z1 = z[size_t(r * n + c0 + 1)];
-          double e0 = ez[size_t(r * n + c0)], e1 = ez[size_t(r * n + c0 + 1)];
-          float angle = float(p) * s.invFreqs[size_t(i)];
-          double sn = std::sin(double(angle)), cs = std::cos(double(angle));
-          double o1 = z0 * cs - z1 * sn, o2 = z1 * cs + z0 * sn;
-          double tol = e0 + e1 + 1e-6;
-          if (hc < s.heads) {
-            int64_t base = (r * s.heads + hc) * dim;
-            expect("q", base + i, y->getF(base + i), o1,
-                   tol + std::fabs(o1) * uy);
-            expect("q", base + i + halfD, y->getF(base + i + halfD), o2,
-                   tol + std::fabs(o2) * uy);
-          } else if (hc < s.heads + s.kvHeads) {
-            if (p >= s.capacity)
-              continue;
-            int64_t base = ((hc - s.heads) * s.capacity + p) * dim;
-            expect("key", base + i, kc->getF(base + i), o1,
-                   tol + std::fabs(o1) * uc);
-            expect("key", base + i + halfD, kc->getF(base + i + halfD), o2,
-                   tol + std::fabs(o2) * uc);
-            keyWritten[size_t(base + i)] = keyWritten[size_t(base + i + halfD)] =
-                true;
-          }
-        }
-        if (hc >= s.heads + s.kvHeads && p < s.capacity) {
-          for (int64_t d = 0; d < dim; ++d) {
-            int64_t col = hc * dim + d;
-            int64_t at = ((hc - s.heads - s.kvHeads) * s.capacity + p) * dim + d;
-            double ref = z[size_t(r * n + col)];
-            expect("value", at, vc->getF(at), ref,
-                   ez[size_t(r * n + col)] + std::fabs(ref) * uc);
-            valWritten[size_t(at)] = true;
-          }
-        }
-      }
-    }
-    for (int64_t i = 0; i < kc->count; ++i) {
-      if (!keyWritten[size_t(i)])
-        expect("untouched key", i, kc->getF(i), sentinel, 1e-9);
-      if (!valWritten[size_t(i)])
-        expect("untouched value", i, vc->getF(i), sentinel, 1e-9);
-    }
-  } else if (s.swiglu) {
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t i = 0; i < width; ++i) {
-        double g = z[size_t(r * n + 2 * i)], u = z[size_t(r * n + 2 * i + 1)];
-        double eg = ez[size_t(r * n + 2 * i)], eu = ez[size_t(r * n + 2 * i + 1)];
-        double ref = silu(g) * u;
-        double tol = 1.1 * eg * (std::fabs(u) + eu) + std::fabs(silu(g)) * eu +
-                     std::fabs(ref) * 1e-5;
-        if (res)
-          ref += res->getF(r * width + i);
-        int64_t at = r * width + i;
-        expect("y", at, y->getF(at), ref, tol + std::fabs(ref) * uy + 1e-6);
-      }
-  } else {
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t col = 0; col < n; ++col) {
-        int64_t at = r * n + col;
-        double ref = z[size_t(at)];
-        if (res)
-          ref += res->getF(at);
-        expect("y", at, y->getF(at), ref,
-               ez[size_t(at)] + std::fabs(ref) * uy + 1e-6);
-      }
+}
+
+void Checker::expect(const char *what, int64_t i, double got, double ref,
+                     double tol) {
+  double ratio = std::fabs(got - ref) / tol;
+  if (!(ratio <= 1.0)) {
+    if (bad++ == 0)
+      firstBad = llvm::formatv("{0}[{1}] = {2}, expected {3} +- {4}", what, i,
+                               got, ref, tol)
+                     .str();
+    ratio = std::isnan(ratio) ? 1e30 : ratio;
   }
+  worst = std::max(worst, ratio);
+}
+
+void Checker::compareQkv() {
+  int64_t dim = s.headDim, halfD = dim / 2;
+  double uc = 2 * unitInType(s.cacheT);
+  std::vector<bool> keyWritten(size_t(kc->count)),
+      valWritten(size_t(vc->count));
+  for (int64_t r = 0; r < m; ++r) {
+    int64_t p = c.pos + r;
+    for (int64_t hc = 0; hc < s.heads + 2 * s.kvHeads; ++hc) {
+      for (int64_t i = 0; i < halfD; ++i) {
+        int64_t c0 = hc * dim + 2 * i;
+        double z0 = z[size_t(r * n + c0)], z1 = z[size_t(r * n + c0 + 1)];
+        double e0 = ez[size_t(r * n + c0)], e1 = ez[size_t(r * n + c0 + 1)];
+        float angle = float(p) * s.invFreqs[size_t(i)];
+        double sn = std::sin(double(angle)), cs = std::cos(double(angle));
+        double o1 = z0 * cs - z1 * sn, o2 = z1 * cs + z0 * sn;
+        double tol = e0 + e1 + 1e-6;
+        if (hc < s.heads) {
+          int64_t base = (r * s.heads + hc) * dim;
+          expect("q", base + i, y->getF(base + i), o1,
+                 tol + std::fabs(o1) * uy);
+          expect("q", base + i + halfD, y->getF(base + i + halfD), o2,
+                 tol + std::fabs(o2) * uy);
+        } else if (hc < s.heads + s.kvHeads) {
+          if (p >= s.capacity)
+            continue;
+          int64_t base = ((hc - s.heads) * s.capacity + p) * dim;
+          expect("key", base + i, kc->getF(base + i), o1,
+                 tol + std::fabs(o1) * uc);
+          expect("key", base + i + halfD, kc->getF(base + i + halfD), o2,
+                 tol + std::fabs(o2) * uc);
+          keyWritten[size_t(base + i)] = keyWritten[size_t(base + i + halfD)] =
+              true;
+        }
+      }
+      if (hc >= s.heads + s.kvHeads && p < s.capacity) {
+        for (int64_t d = 0; d < dim; ++d) {
+          int64_t col = hc * dim + d;
+          int64_t at = ((hc - s.heads - s.kvHeads) * s.capacity + p) * dim + d;
+          double ref = z[size_t(r * n + col)];
+          expect("value", at, vc->getF(at), ref,
+                 ez[size_t(r * n + col)] + std::fabs(ref) * uc);
+          valWritten[size_t(at)] = true;
+        }
+      }
+    }
+  }
+  for (int64_t i = 0; i < kc->count; ++i) {
+    if (!keyWritten[size_t(i)])
+      expect("untouched key", i, kc->getF(i), sentinel, 1e-9);
+    if (!valWritten[size_t(i)])
+      expect("untouched value", i, vc->getF(i), sentinel, 1e-9);
+  }
+}
+
+void Checker::compareSwiglu() {
+  auto silu = [](double v) { return v / (1 + std::exp(-v)); };
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t i = 0; i < width; ++i) {
+      double g = z[size_t(r * n + 2 * i)], u = z[size_t(r * n + 2 * i + 1)];
+      double eg = ez[size_t(r * n + 2 * i)], eu = ez[size_t(r * n + 2 * i + 1)];
+      double ref = silu(g) * u;
+      double tol = 1.1 * eg * (std::fabs(u) + eu) + std::fabs(silu(g)) * eu +
+                   std::fabs(ref) * 1e-5;
+      if (res)
+        ref += res->getF(r * width + i);
+      int64_t at = r * width + i;
+      expect("y", at, y->getF(at), ref, tol + std::fabs(ref) * uy + 1e-6);
+    }
+}
+
+void Checker::comparePlain() {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t col = 0; col < n; ++col) {
+      int64_t at = r * n + col;
+      double ref = z[size_t(at)];
+      if (res)
+        ref += res->getF(at);
+      expect("y", at, y->getF(at), ref,
+             ez[size_t(at)] + std::fabs(ref) * uy + 1e-6);
+    }
+}
+
+bool Checker::run() {
+  makeInputs();
+  // A persistent grid as the launcher sizes it on a GPU of --sms SMs.
+  std::array<int64_t, 3> grid = launch.grid;
+  if (launch.persistent && sms > 0)
+    grid[0] = std::clamp<int64_t>(launch.persistent.blocksPerSM * sms,
+                                  launch.persistent.minBlocks,
+                                  launch.persistent.maxBlocks);
+  std::string err = monocard::kernelgen::interpret(launch.func, args, grid,
+                                                   launch.block[0]);
+  std::string name = launch.func.getName().str();
+  if (!err.empty()) {
+    llvm::outs() << "FAIL " << name << ": " << err << "\n";
+    return false;
+  }
+  reference();
+  uy = 2 * unitInType(s.yT);
+  if (s.qkv)
+    compareQkv();
+  else if (s.swiglu)
+    compareSwiglu();
+  else
+    comparePlain();
   if (bad) {
-    llvm::outs() << "FAIL " << name << ": " << bad << " bad values; first: "
-           << firstBad << "\n";
+    llvm::outs() << "FAIL " << name << ": " << bad
+                 << " bad values; first: " << firstBad << "\n";
     return false;
   }
   llvm::outs() << "PASS " << name << " grid (" << grid[0] << "," << grid[1]
-               << "," << grid[2] << ") worst " << llvm::format("%.3f", worst)
-               << " of tolerance\n";
+               << "," << grid[2] << ") worst "
+               << llvm::format("%.3f", worst) << " of tolerance\n";
   return true;
+}
+
+/// Interprets the kernel of `c` and compares it with the reference.
+bool check(const Case &c, KernelLaunch launch, std::mt19937 &rng) {
+  return Checker(c, launch, rng).run();
 }
 
 } // namespace
@@ -470,8 +541,8 @@ int main(int argc, char **argv) {
   if (emit == "launches") {
     for (KernelLaunch l : launches) {
       llvm::outs() << l.func.getName() << " grid (" << l.grid[0] << ","
-                   << l.grid[1] << "," << l.grid[2] << ") block (" << l.block[0]
-                   << "," << l.block[1] << "," << l.block[2] << ")";
+             << l.grid[1] << "," << l.grid[2] << ") block (" << l.block[0]
+             << "," << l.block[1] << "," << l.block[2] << ")";
       if (l.persistent)
         llvm::outs() << " persistent " << l.persistent.blocksPerSM << "/SM "
                      << l.persistent.minBlocks << ".."

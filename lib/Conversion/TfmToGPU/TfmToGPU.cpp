@@ -32,6 +32,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace monocard {
 #define GEN_PASS_DEF_TFMLOWERTOGPU
@@ -68,7 +69,27 @@ public:
   LogicalResult run();
 
 private:
+  /// Lowers one op of the step function: a view for a param or a KV cache,
+  /// one kernel launch for a compute op (one lowerX per kind), nothing for
+  /// a reshape.
   LogicalResult lower(Operation *op);
+  LogicalResult lowerParam(tfm::ParamOp p);
+  LogicalResult lowerKvCache(tfm::KvCacheOp c);
+  LogicalResult lowerKvAppend(tfm::KvAppendOp a);
+  LogicalResult lowerEmbedding(tfm::EmbeddingOp e);
+  LogicalResult lowerRmsNorm(tfm::RmsNormOp n);
+  /// Float weights: the plain GEMV/GEMM; quantized: the fused kernels.
+  LogicalResult lowerLinear(tfm::LinearOp l);
+  LogicalResult lowerFusedLinear(tfm::FusedLinearOp f);
+  LogicalResult lowerFusedQkv(tfm::FusedQkvOp f);
+  LogicalResult lowerRope(tfm::RopeOp r);
+  LogicalResult lowerAttention(tfm::AttentionOp at);
+  /// `result` = kind(a[, c]); `c` null for the unary kinds.
+  LogicalResult lowerElementwise(Operation *op, ElementwiseKind kind, Value a,
+                                 Value c, Value result);
+  LogicalResult lowerReshape(Operation *op);
+  /// Whole rows of a 2-d tensor, at a constant or n_valid - c offset.
+  LogicalResult lowerExtractSlice(tensor::ExtractSliceOp s);
   Value view(Value base, int64_t offset, int64_t n, Type t);
   /// The buffer an op writes `result` into: the logits view for the step's
   /// result, else a new (arena-planned) alloc.
@@ -212,294 +233,327 @@ LogicalResult GpuStepLowering::launchLinear(Operation *op,
 
 LogicalResult GpuStepLowering::lower(Operation *op) {
   loc = op->getLoc();
-  auto typeOf = [](Value v) { return elementType(v); };
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](tfm::ParamOp p) { return lowerParam(p); })
+      .Case([&](tfm::KvCacheOp c) { return lowerKvCache(c); })
+      .Case([&](tfm::KvAppendOp a) { return lowerKvAppend(a); })
+      .Case([&](tfm::EmbeddingOp e) { return lowerEmbedding(e); })
+      .Case([&](tfm::RmsNormOp n) { return lowerRmsNorm(n); })
+      .Case([&](tfm::LinearOp l) { return lowerLinear(l); })
+      .Case([&](tfm::FusedLinearOp f) { return lowerFusedLinear(f); })
+      .Case([&](tfm::FusedQkvOp f) { return lowerFusedQkv(f); })
+      .Case([&](tfm::RopeOp r) { return lowerRope(r); })
+      .Case([&](tfm::AttentionOp a) { return lowerAttention(a); })
+      .Case([&](tfm::AddOp a) {
+        return lowerElementwise(op, ElementwiseKind::Add, a.getLhs(),
+                                a.getRhs(), a.getResult());
+      })
+      .Case([&](tfm::MulOp m) {
+        return lowerElementwise(op, ElementwiseKind::Mul, m.getLhs(),
+                                m.getRhs(), m.getResult());
+      })
+      .Case([&](tfm::SiluOp s) {
+        return lowerElementwise(op, ElementwiseKind::Silu, s.getInput(),
+                                Value(), s.getResult());
+      })
+      .Case([&](tfm::SwigluOp s) {
+        return lowerElementwise(op, ElementwiseKind::SwiGlu, s.getGate(),
+                                s.getUp(), s.getResult());
+      })
+      .Case<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(
+          [&](Operation *) { return lowerReshape(op); })
+      .Case([&](tensor::ExtractSliceOp s) { return lowerExtractSlice(s); })
+      .Case([&](func::ReturnOp) { return success(); })
+      .Default([&](Operation *) -> LogicalResult {
+        // Index arithmetic feeding a slice offset was matched where it is
+        // used.
+        if (isa<arith::ConstantOp, arith::SubIOp, arith::AddIOp>(op) &&
+            llvm::all_of(op->getResultTypes(),
+                         [](Type t) { return isa<IndexType>(t); }))
+          return success();
+        return op->emitOpError() << "has no lowering to the CUDA target";
+      });
+}
 
-  if (auto p = dyn_cast<tfm::ParamOp>(op)) {
-    StringRef name = p.getName();
-    Value &v = paramViews[name];
-    if (!v) {
-      auto offset = offsets.getAs<IntegerAttr>(name);
-      if (!offset)
-        return p.emitOpError()
-               << "has no packed offset; run tfm-layout-weights first";
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointAfterValue(ioBuf);
-      if (auto q = dyn_cast<tfm::QWeightType>(p.getType())) {
-        // Two planes: the codes as bytes, then the (scale, zero) pairs.
-        auto scales = scaleOffsets.getAs<IntegerAttr>(name);
-        if (!scales)
-          return p.emitOpError() << "is quantized but the packing recipe has "
-                                    "no parameter plane for it; run "
-                                    "tfm-layout-weights on the quantized IR";
-        v = view(weights, offset.getInt(), q.getDataBytes(),
-                 IntegerType::get(p.getContext(), 8));
-        scalePlanes[v] = view(weights, scales.getInt(),
-                              q.getNumRows() * q.getNumGroups() * 2,
-                              q.getScaleType());
-      } else {
-        v = view(weights, offset.getInt(), numElements(p), typeOf(p));
-      }
+LogicalResult GpuStepLowering::lowerParam(tfm::ParamOp p) {
+  StringRef name = p.getName();
+  Value &v = paramViews[name];
+  if (!v) {
+    auto offset = offsets.getAs<IntegerAttr>(name);
+    if (!offset)
+      return p.emitOpError()
+             << "has no packed offset; run tfm-layout-weights first";
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointAfterValue(ioBuf);
+    if (auto q = dyn_cast<tfm::QWeightType>(p.getType())) {
+      // Two planes: the codes as bytes, then the (scale, zero) pairs.
+      auto scales = scaleOffsets.getAs<IntegerAttr>(name);
+      if (!scales)
+        return p.emitOpError() << "is quantized but the packing recipe has "
+                                  "no parameter plane for it; run "
+                                  "tfm-layout-weights on the quantized IR";
+      v = view(weights, offset.getInt(), q.getDataBytes(),
+               IntegerType::get(p.getContext(), 8));
+      scalePlanes[v] =
+          view(weights, scales.getInt(), q.getNumRows() * q.getNumGroups() * 2,
+               q.getScaleType());
+    } else {
+      v = view(weights, offset.getInt(), numElements(p), elementType(p));
     }
-    buffers[p] = v;
-    return success();
   }
-  if (auto c = dyn_cast<tfm::KvCacheOp>(op)) {
-    int64_t bytes = numElements(c) * typeOf(c).getIntOrFloatBitWidth() / 8;
-    int64_t offset = kvCacheOffset(c);
-    if (offset + bytes > kvBytes)
-      return c.emitOpError() << "layer " << c.getLayer()
-                             << " lies outside the KV cache";
-    buffers[c] = view(kv, offset, numElements(c), typeOf(c));
-    return success();
-  }
-  if (auto a = dyn_cast<tfm::KvAppendOp>(op)) {
-    if (failed(checkPosition(op, a.getPosition())))
-      return failure();
-    auto rows = a.getRows().getType();
-    auto cache = a.getCache().getType();
-    Value r = buffer(op, a.getRows()), c = buffer(op, a.getCache());
-    if (!r || !c)
-      return failure();
-    launch(lib.kvAppend(rows.getDimSize(0), rows.getDimSize(1),
-                        rows.getDimSize(2), cache.getDimSize(1),
-                        typeOf(a.getRows()), typeOf(a.getCache())),
-           {r, c, scalars});
-    buffers[a.getResult()] = c;
-    return success();
-  }
-  if (auto e = dyn_cast<tfm::EmbeddingOp>(op)) {
-    if (e.getIds() != old.getArgument(0))
-      return e.emitOpError()
-             << "ids must be the step function's token argument";
-    auto table = e.getTable().getType();
-    Value t = buffer(op, e.getTable());
-    if (!t)
-      return failure();
-    Value out = output(e.getResult());
-    launch(lib.embedding(table.getDimSize(0), table.getDimSize(1),
-                         numElements(e.getIds()), typeOf(e.getTable()),
-                         typeOf(out)),
-           {t, tokens, out});
-    buffers[e.getResult()] = out;
-    return success();
-  }
-  if (auto n = dyn_cast<tfm::RmsNormOp>(op)) {
-    auto xt = n.getInput().getType();
-    int64_t hidden = xt.getDimSize(xt.getRank() - 1);
-    Value x = buffer(op, n.getInput()), w = buffer(op, n.getWeight());
-    if (!x || !w)
-      return failure();
-    Value out = output(n.getResult());
-    launch(lib.rmsNorm(numElements(x) / hidden, hidden,
-                       n.getEps().convertToDouble(), typeOf(x), typeOf(w),
-                       typeOf(out)),
-           {x, w, out});
-    buffers[n.getResult()] = out;
-    return success();
-  }
-  if (auto l = dyn_cast<tfm::LinearOp>(op);
-      l && isa<tfm::QWeightType>(l.getWeight().getType())) {
+  buffers[p] = v;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerKvCache(tfm::KvCacheOp c) {
+  int64_t bytes = numElements(c) * elementType(c).getIntOrFloatBitWidth() / 8;
+  int64_t offset = kvCacheOffset(c);
+  if (offset + bytes > kvBytes)
+    return c.emitOpError() << "layer " << c.getLayer()
+                           << " lies outside the KV cache";
+  buffers[c] = view(kv, offset, numElements(c), elementType(c));
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerKvAppend(tfm::KvAppendOp a) {
+  Operation *op = a;
+  if (failed(checkPosition(op, a.getPosition())))
+    return failure();
+  auto rows = a.getRows().getType();
+  auto cache = a.getCache().getType();
+  Value r = buffer(op, a.getRows()), c = buffer(op, a.getCache());
+  if (!r || !c)
+    return failure();
+  launch(lib.kvAppend(rows.getDimSize(0), rows.getDimSize(1),
+                      rows.getDimSize(2), cache.getDimSize(1),
+                      elementType(a.getRows()), elementType(a.getCache())),
+         {r, c, scalars});
+  buffers[a.getResult()] = c;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerEmbedding(tfm::EmbeddingOp e) {
+  if (e.getIds() != old.getArgument(0))
+    return e.emitOpError() << "ids must be the step function's token argument";
+  auto table = e.getTable().getType();
+  Value t = buffer(e, e.getTable());
+  if (!t)
+    return failure();
+  Value out = output(e.getResult());
+  launch(lib.embedding(table.getDimSize(0), table.getDimSize(1),
+                       numElements(e.getIds()), elementType(e.getTable()),
+                       elementType(out)),
+         {t, tokens, out});
+  buffers[e.getResult()] = out;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerRmsNorm(tfm::RmsNormOp n) {
+  auto xt = n.getInput().getType();
+  int64_t hidden = xt.getDimSize(xt.getRank() - 1);
+  Value x = buffer(n, n.getInput()), w = buffer(n, n.getWeight());
+  if (!x || !w)
+    return failure();
+  Value out = output(n.getResult());
+  launch(lib.rmsNorm(numElements(x) / hidden, hidden,
+                     n.getEps().convertToDouble(), elementType(x),
+                     elementType(w), elementType(out)),
+         {x, w, out});
+  buffers[n.getResult()] = out;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerLinear(tfm::LinearOp l) {
+  Operation *op = l;
+  if (isa<tfm::QWeightType>(l.getWeight().getType())) {
     // Quantized weights: the fused kernels, with nothing fused.
     LinearSpec spec;
     SmallVector<Value> args;
-    if (failed(linearOperands(op, l.getInput(), l.getWeight(), l.getBias(),
-                              {}, {}, std::nullopt, spec, args)))
+    if (failed(linearOperands(op, l.getInput(), l.getWeight(), l.getBias(), {},
+                              {}, std::nullopt, spec, args)))
       return failure();
     Value out = output(l.getResult());
-    spec.yT = typeOf(out);
+    spec.yT = elementType(out);
     args.push_back(out);
     if (failed(launchLinear(op, spec, args)))
       return failure();
     buffers[l.getResult()] = out;
     return success();
   }
-  if (auto f = dyn_cast<tfm::FusedLinearOp>(op)) {
-    LinearSpec spec;
-    SmallVector<Value> args;
-    if (failed(linearOperands(op, f.getInput(), f.getWeight(), f.getBias(),
-                              f.getNormWeight(), f.getResidual(), f.getEps(),
-                              spec, args)))
-      return failure();
-    spec.swiglu = f.getSwiglu();
-    Value out = output(f.getResult());
-    spec.yT = typeOf(out);
-    args.push_back(out);
-    if (failed(launchLinear(op, spec, args)))
-      return failure();
-    buffers[f.getResult()] = out;
-    return success();
+  auto wt = cast<ShapedType>(l.getWeight().getType());
+  int64_t n = wt.getDimSize(0), k = wt.getDimSize(1);
+  Value x = buffer(op, l.getInput()), w = buffer(op, l.getWeight());
+  if (!x || !w)
+    return failure();
+  Value bias;
+  if (l.getBias() && !(bias = buffer(op, l.getBias())))
+    return failure();
+  Value out = output(l.getResult());
+  SmallVector<Value> args{x, w};
+  if (bias)
+    args.push_back(bias);
+  args.push_back(out);
+  launch(lib.linear(numElements(x) / k, n, k, elementType(x), elementType(w),
+                    bias ? elementType(bias) : Type(), elementType(out)),
+         args);
+  buffers[l.getResult()] = out;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerFusedLinear(tfm::FusedLinearOp f) {
+  Operation *op = f;
+  LinearSpec spec;
+  SmallVector<Value> args;
+  if (failed(linearOperands(op, f.getInput(), f.getWeight(), f.getBias(),
+                            f.getNormWeight(), f.getResidual(), f.getEps(),
+                            spec, args)))
+    return failure();
+  spec.swiglu = f.getSwiglu();
+  Value out = output(f.getResult());
+  spec.yT = elementType(out);
+  args.push_back(out);
+  if (failed(launchLinear(op, spec, args)))
+    return failure();
+  buffers[f.getResult()] = out;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerFusedQkv(tfm::FusedQkvOp f) {
+  Operation *op = f;
+  if (failed(checkPosition(op, f.getPosition())))
+    return failure();
+  Value kc = buffer(op, f.getKeyCache()), vc = buffer(op, f.getValueCache());
+  if (!kc || !vc)
+    return failure();
+  LinearSpec spec;
+  SmallVector<Value> args;
+  if (failed(linearOperands(op, f.getInput(), f.getWeight(), f.getBias(),
+                            f.getNormWeight(), {}, f.getEps(), spec, args)))
+    return failure();
+  spec.qkv = true;
+  spec.heads = f.getNumHeads();
+  spec.kvHeads = f.getNumKvHeads();
+  spec.headDim = f.getHeadDim();
+  spec.capacity = f.getKeyCache().getType().getDimSize(1);
+  spec.invFreqs = f.getInverseFrequencies();
+  spec.cacheT = elementType(kc);
+  Value query = output(f.getQuery());
+  spec.yT = elementType(query);
+  args.append({query, kc, vc, scalars});
+  if (failed(launchLinear(op, spec, args)))
+    return failure();
+  // The caches are written in place, as kv_append's are.
+  buffers[f.getQuery()] = query;
+  buffers[f.getNewKeyCache()] = kc;
+  buffers[f.getNewValueCache()] = vc;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerRope(tfm::RopeOp r) {
+  if (failed(checkPosition(r, r.getPosition())))
+    return failure();
+  auto t = r.getInput().getType();
+  Value x = buffer(r, r.getInput());
+  if (!x)
+    return failure();
+  Value out = output(r.getResult());
+  launch(lib.rope(t.getDimSize(0), t.getDimSize(1), t.getDimSize(2),
+                  r.getInverseFrequencies(), elementType(x), elementType(out)),
+         {x, out, scalars});
+  buffers[r.getResult()] = out;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerAttention(tfm::AttentionOp at) {
+  Operation *op = at;
+  if (failed(checkPosition(op, at.getPosition())))
+    return failure();
+  auto qt = at.getQuery().getType();
+  auto ct = at.getKeyCache().getType();
+  Value q = buffer(op, at.getQuery()), k = buffer(op, at.getKeyCache()),
+        v = buffer(op, at.getValueCache());
+  if (!q || !k || !v)
+    return failure();
+  Value out = output(at.getResult());
+  std::string why;
+  AttentionSpec spec{qt.getDimSize(0),
+                     qt.getDimSize(1),
+                     ct.getDimSize(0),
+                     qt.getDimSize(2),
+                     ct.getDimSize(1),
+                     at.getScale().convertToDouble(),
+                     at.getCausal(),
+                     bool(nValidArg),
+                     elementType(q),
+                     elementType(k),
+                     elementType(out)};
+  KernelLaunch kernel = lib.attention(spec, why);
+  if (!kernel.func)
+    return at.emitOpError() << why;
+  launch(kernel, {q, k, v, out, scalars});
+  buffers[at.getResult()] = out;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerElementwise(Operation *op,
+                                                ElementwiseKind kind, Value a,
+                                                Value c, Value result) {
+  Value x = buffer(op, a), y;
+  if (!x || (c && !(y = buffer(op, c))))
+    return failure();
+  Value out = output(result);
+  SmallVector<Value> args{x};
+  if (y)
+    args.push_back(y);
+  args.push_back(out);
+  launch(lib.elementwise(kind, numElements(out), elementType(x),
+                         y ? elementType(y) : Type(), elementType(out)),
+         args);
+  buffers[result] = out;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerReshape(Operation *op) {
+  // Flat buffers: a reshape is the same buffer.
+  Value src = buffer(op, op->getOperand(0));
+  if (!src)
+    return failure();
+  buffers[op->getResult(0)] = src;
+  return success();
+}
+
+LogicalResult GpuStepLowering::lowerExtractSlice(tensor::ExtractSliceOp s) {
+  auto src = s.getSourceType();
+  auto dst = s.getResultType();
+  if (src.getRank() != 2 || dst.getRank() != 2 || !s.hasUnitStride() ||
+      dst.getDimSize(1) != src.getDimSize(1) || s.getStaticOffsets()[1] != 0)
+    return s.emitOpError()
+           << "the CUDA target only extracts whole rows of a 2-d tensor";
+  int64_t offset = 0;
+  bool fromValid = false;
+  if (!s.getOffsets().empty()) {
+    // The one dynamic slice the importer makes: row n_valid - c.
+    Value dyn = s.getOffsets()[0];
+    auto subi = dyn.getDefiningOp<arith::SubIOp>();
+    APInt c;
+    if (!subi || subi.getLhs() != nValidArg ||
+        !matchPattern(subi.getRhs(), m_ConstantInt(&c)))
+      return s.emitOpError() << "the CUDA target supports a dynamic row "
+                                "offset only of the form n_valid - c";
+    offset = -c.getSExtValue();
+    fromValid = true;
+  } else {
+    offset = s.getStaticOffsets()[0];
   }
-  if (auto f = dyn_cast<tfm::FusedQkvOp>(op)) {
-    if (failed(checkPosition(op, f.getPosition())))
-      return failure();
-    Value kc = buffer(op, f.getKeyCache()), vc = buffer(op, f.getValueCache());
-    if (!kc || !vc)
-      return failure();
-    LinearSpec spec;
-    SmallVector<Value> args;
-    if (failed(linearOperands(op, f.getInput(), f.getWeight(), f.getBias(),
-                              f.getNormWeight(), {}, f.getEps(), spec, args)))
-      return failure();
-    spec.qkv = true;
-    spec.heads = f.getNumHeads();
-    spec.kvHeads = f.getNumKvHeads();
-    spec.headDim = f.getHeadDim();
-    spec.capacity = f.getKeyCache().getType().getDimSize(1);
-    spec.invFreqs = f.getInverseFrequencies();
-    spec.cacheT = typeOf(kc);
-    Value query = output(f.getQuery());
-    spec.yT = typeOf(query);
-    args.append({query, kc, vc, scalars});
-    if (failed(launchLinear(op, spec, args)))
-      return failure();
-    // The caches are written in place, as kv_append's are.
-    buffers[f.getQuery()] = query;
-    buffers[f.getNewKeyCache()] = kc;
-    buffers[f.getNewValueCache()] = vc;
-    return success();
-  }
-  if (auto l = dyn_cast<tfm::LinearOp>(op)) {
-    auto wt = cast<ShapedType>(l.getWeight().getType());
-    int64_t n = wt.getDimSize(0), k = wt.getDimSize(1);
-    Value x = buffer(op, l.getInput()), w = buffer(op, l.getWeight());
-    if (!x || !w)
-      return failure();
-    Value bias;
-    if (l.getBias() && !(bias = buffer(op, l.getBias())))
-      return failure();
-    Value out = output(l.getResult());
-    SmallVector<Value> args{x, w};
-    if (bias)
-      args.push_back(bias);
-    args.push_back(out);
-    launch(lib.linear(numElements(x) / k, n, k, typeOf(x), typeOf(w),
-                      bias ? typeOf(bias) : Type(), typeOf(out)),
-           args);
-    buffers[l.getResult()] = out;
-    return success();
-  }
-  if (auto r = dyn_cast<tfm::RopeOp>(op)) {
-    if (failed(checkPosition(op, r.getPosition())))
-      return failure();
-    auto t = r.getInput().getType();
-    Value x = buffer(op, r.getInput());
-    if (!x)
-      return failure();
-    Value out = output(r.getResult());
-    launch(lib.rope(t.getDimSize(0), t.getDimSize(1), t.getDimSize(2),
-                    r.getInverseFrequencies(), typeOf(x), typeOf(out)),
-           {x, out, scalars});
-    buffers[r.getResult()] = out;
-    return success();
-  }
-  if (auto at = dyn_cast<tfm::AttentionOp>(op)) {
-    if (failed(checkPosition(op, at.getPosition())))
-      return failure();
-    auto qt = at.getQuery().getType();
-    auto ct = at.getKeyCache().getType();
-    Value q = buffer(op, at.getQuery()), k = buffer(op, at.getKeyCache()),
-          v = buffer(op, at.getValueCache());
-    if (!q || !k || !v)
-      return failure();
-    Value out = output(at.getResult());
-    std::string why;
-    AttentionSpec spec{qt.getDimSize(0),
-                       qt.getDimSize(1),
-                       ct.getDimSize(0),
-                       qt.getDimSize(2),
-                       ct.getDimSize(1),
-                       at.getScale().convertToDouble(),
-                       at.getCausal(),
-                       bool(nValidArg),
-                       typeOf(q),
-                       typeOf(k),
-                       typeOf(out)};
-    KernelLaunch kernel = lib.attention(spec, why);
-    if (!kernel.func)
-      return at.emitOpError() << why;
-    launch(kernel, {q, k, v, out, scalars});
-    buffers[at.getResult()] = out;
-    return success();
-  }
-  auto elementwise = [&](ElementwiseKind kind, Value a, Value c,
-                         Value result) -> LogicalResult {
-    Value x = buffer(op, a), y;
-    if (!x || (c && !(y = buffer(op, c))))
-      return failure();
-    Value out = output(result);
-    SmallVector<Value> args{x};
-    if (y)
-      args.push_back(y);
-    args.push_back(out);
-    launch(lib.elementwise(kind, numElements(out), typeOf(x),
-                           y ? typeOf(y) : Type(), typeOf(out)),
-           args);
-    buffers[result] = out;
-    return success();
-  };
-  if (auto a = dyn_cast<tfm::AddOp>(op))
-    return elementwise(ElementwiseKind::Add, a.getLhs(), a.getRhs(),
-                       a.getResult());
-  if (auto m = dyn_cast<tfm::MulOp>(op))
-    return elementwise(ElementwiseKind::Mul, m.getLhs(), m.getRhs(),
-                       m.getResult());
-  if (auto s = dyn_cast<tfm::SiluOp>(op))
-    return elementwise(ElementwiseKind::Silu, s.getInput(), Value(),
-                       s.getResult());
-  if (auto s = dyn_cast<tfm::SwigluOp>(op))
-    return elementwise(ElementwiseKind::SwiGlu, s.getGate(), s.getUp(),
-                       s.getResult());
-  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)) {
-    // Flat buffers: a reshape is the same buffer.
-    Value src = buffer(op, op->getOperand(0));
-    if (!src)
-      return failure();
-    buffers[op->getResult(0)] = src;
-    return success();
-  }
-  if (auto s = dyn_cast<tensor::ExtractSliceOp>(op)) {
-    auto src = s.getSourceType();
-    auto dst = s.getResultType();
-    if (src.getRank() != 2 || dst.getRank() != 2 || !s.hasUnitStride() ||
-        dst.getDimSize(1) != src.getDimSize(1) ||
-        s.getStaticOffsets()[1] != 0)
-      return s.emitOpError()
-             << "the CUDA target only extracts whole rows of a 2-d tensor";
-    int64_t offset = 0;
-    bool fromValid = false;
-    if (!s.getOffsets().empty()) {
-      // The one dynamic slice the importer makes: row n_valid - c.
-      Value dyn = s.getOffsets()[0];
-      auto subi = dyn.getDefiningOp<arith::SubIOp>();
-      APInt c;
-      if (!subi || subi.getLhs() != nValidArg ||
-          !matchPattern(subi.getRhs(), m_ConstantInt(&c)))
-        return s.emitOpError() << "the CUDA target supports a dynamic row "
-                                  "offset only of the form n_valid - c";
-      offset = -c.getSExtValue();
-      fromValid = true;
-    } else {
-      offset = s.getStaticOffsets()[0];
-    }
-    Value in = buffer(op, s.getSource());
-    if (!in)
-      return failure();
-    Value out = output(s.getResult());
-    launch(lib.copyRows(src.getDimSize(0), src.getDimSize(1),
-                        dst.getDimSize(0), offset, fromValid, typeOf(in),
-                        typeOf(out)),
-           {in, out, scalars});
-    buffers[s.getResult()] = out;
-    return success();
-  }
-  if (auto ret = dyn_cast<func::ReturnOp>(op))
-    return success();
-  // Index arithmetic feeding a slice offset was matched where it is used.
-  if (isa<arith::ConstantOp, arith::SubIOp, arith::AddIOp>(op) &&
-      llvm::all_of(op->getResultTypes(),
-                   [](Type t) { return isa<IndexType>(t); }))
-    return success();
-  return op->emitOpError() << "has no lowering to the CUDA target";
+  Value in = buffer(s, s.getSource());
+  if (!in)
+    return failure();
+  Value out = output(s.getResult());
+  launch(lib.copyRows(src.getDimSize(0), src.getDimSize(1), dst.getDimSize(0),
+                      offset, fromValid, elementType(in), elementType(out)),
+         {in, out, scalars});
+  buffers[s.getResult()] = out;
+  return success();
 }
 
 LogicalResult GpuStepLowering::run() {

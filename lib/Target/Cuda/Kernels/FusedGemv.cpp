@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LinearSignature.h"
 #include "monocard/Target/Cuda/Kernels/KernelConfig.h"
 #include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
@@ -69,52 +70,11 @@ constexpr int64_t kGemvWarps = GemvConfig::kWarps; // a row pair per warp
 constexpr int64_t kGemvBlock = kGemvWarps * 32;
 constexpr int64_t kStaticSharedBytes = 48 * 1024;
 
-std::string floatName(double v) {
-  std::string s = llvm::formatv("{0:e}", v).str();
-  for (char &c : s)
-    if (c == '.')
-      c = 'd';
-    else if (c == '+')
-      c = 'p';
-    else if (c == '-')
-      c = 'm';
-  return s;
-}
-
 /// Weight elements per 16-byte chunk of a row.
 int64_t chunkElements(const LinearSpec &s) {
   if (s.quant)
     return 128 / s.quant.bits;
   return vectorWidth(s.wT, s.k);
-}
-
-/// `prefix`_n.._k.._x_w[_bias_T][_norm_T_epsE][_swiglu][_res_T][_qkv_..]_y.
-std::string linearName(StringRef prefix, const LinearSpec &s,
-                       StringRef tableHash) {
-  std::string name = prefix.str();
-  if (s.m != 1)
-    name += llvm::formatv("_m{0}", s.m).str();
-  name += llvm::formatv("_n{0}_k{1}_{2}_", s.n, s.k, typeName(s.xT)).str();
-  if (s.quant)
-    name += llvm::formatv("i{0}g{1}{2}", s.quant.bits, s.quant.group,
-                          typeName(s.quant.scaleT))
-                .str();
-  else
-    name += typeName(s.wT);
-  if (s.biasT)
-    name += "_bias_" + typeName(s.biasT);
-  if (s.normT)
-    name += "_norm_" + typeName(s.normT) + "_eps" + floatName(s.eps);
-  if (s.swiglu)
-    name += "_swiglu";
-  if (s.residualT)
-    name += "_res_" + typeName(s.residualT);
-  if (s.qkv)
-    name += llvm::formatv("_qkv_h{0}_kv{1}_d{2}_s{3}_{4}_{5}", s.heads,
-                          s.kvHeads, s.headDim, s.capacity, tableHash,
-                          typeName(s.cacheT))
-                .str();
-  return name + "_" + typeName(s.yT);
 }
 
 Value i32Const(ImplicitLocOpBuilder &b, int64_t v) {

@@ -40,6 +40,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LinearSignature.h"
 #include "monocard/Target/Cuda/Kernels/KernelConfig.h"
 #include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
@@ -64,14 +65,6 @@ constexpr int64_t kChunk = 8; // k elements per staging load
 using Tiling = GemmConfig;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-std::string epsName(double eps) {
-  std::string s = llvm::formatv("{0:e}", eps).str();
-  std::replace(s.begin(), s.end(), '+', 'p');
-  std::replace(s.begin(), s.end(), '-', 'm');
-  std::replace(s.begin(), s.end(), '.', 'd');
-  return s;
-}
 
 /// Builds the body of one GEMM kernel.
 class GemmBuilder {
@@ -800,7 +793,7 @@ KernelLaunch KernelLibrary::fusedGemm(const LinearSpec &spec,
   if (s.biasT)
     name += "_bias_" + typeName(s.biasT);
   if (s.normT)
-    name += "_norm_" + typeName(s.normT) + "_eps" + epsName(s.eps);
+    name += "_norm_" + typeName(s.normT) + "_eps" + floatName(s.eps);
   if (s.swiglu)
     name += "_swiglu";
   if (s.qkv)

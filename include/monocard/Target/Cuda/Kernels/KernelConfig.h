@@ -75,9 +75,9 @@ struct GemmConfig {
   int64_t ldw() const { return bk / 2 + 4; }
 };
 
-/// The attention kernels (AttentionKernel.cpp): decode runs a block per
-/// query head whose warps split the keys; prefill a block per (query head,
-/// tile of query rows).
+/// The attention kernels (AttentionDecode.cpp, AttentionPrefill.cpp): decode
+/// runs a block per query head whose warps split the keys; prefill a block
+/// per (query head, tile of query rows).
 struct AttentionConfig {
   int64_t decodeWarps = 0;
   int64_t prefillTileRows = 0;

@@ -13,6 +13,25 @@
 //   from the step's scalar block, a `memref<8xi32>` view of the I/O buffer
 //   (indices below), so a captured CUDA graph replays with new values.
 //
+// The library's files (lib/Target/Cuda/Kernels) form a DAG: each uses only
+// the files below it (calls into KernelLibrary's private builders count):
+//
+//   LinearKernels.cpp     linear / fusedLinear: picks one of
+//     PlainLinear.cpp       the unfused GEMV and GEMM
+//     FusedGemv.cpp         the fused decode GEMV  --+-> LinearSignature.h/.cpp
+//     GemmKernels.cpp       the fused prefill GEMM --'   (parameters, names)
+//   AttentionKernel.cpp   attention: picks one of
+//     AttentionDecode.cpp   one query row          --+-> AttentionCommon.h/.cpp
+//     AttentionPrefill.cpp  a chunk of rows        --'   (constants, name)
+//   RowKernels.cpp        embedding, rmsNorm, rope, kvAppend, copyRows,
+//                         elementwise
+//   SampleKernel.cpp      sample
+//   -----------------------------------------------------------------------
+//   KernelLibrary.cpp     the kernel module: getOrBuild, constant tables
+//   KernelConfig.h/.cpp   launch shapes for the target (TargetDescription)
+//   KernelEmitter.h/.cpp  the vocabulary the kernels are written in
+// and this header, used by all of them.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef MONOCARD_TARGET_CUDA_KERNELS_KERNELLIBRARY_H
@@ -123,12 +142,6 @@ inline int64_t vectorWidth(Type t, int64_t k) {
     w /= 2;
   return w;
 }
-
-/// The parameter types of a LinearSpec's kernel, in the order above; the
-/// GEMV and the GEMM both take exactly these.
-llvm::SmallVector<Type> linearArgTypes(mlir::MLIRContext *ctx,
-                                       const LinearSpec &spec,
-                                       mlir::MemRefType scalars);
 
 class KernelLibrary {
 public:
