@@ -82,6 +82,26 @@ private:
   LogicalResult computeInterval(Block &body,
                                 const DenseMap<Operation *, int64_t> &position,
                                 Buffer &buffer);
+
+  // The stages of runOnOperation, in order; each emits its own errors.
+  /// The top-level allocs in program order; fails on a nested one.
+  FailureOr<SmallVector<memref::AllocOp>> collectAllocs(func::FuncOp func);
+  /// The index of the argument marked {tfm.abi = "arena"}; nullopt (and no
+  /// error) when there is none and nothing to plan.
+  FailureOr<std::optional<unsigned>> findArena(func::FuncOp func,
+                                               bool haveAllocs);
+  /// Sizes every alloc and fills its live interval.
+  FailureOr<SmallVector<Buffer>> measureBuffers(ArrayRef<memref::AllocOp> allocs,
+                                                MemRefType arenaType,
+                                                Block &body);
+  /// Sizes the arena argument to the plan.
+  void retypeArena(func::FuncOp func, unsigned arenaIndex, int64_t bytes);
+  /// Allocs become views of the arena at their offsets; deallocs go.
+  void rewriteAllocs(ArrayRef<Buffer> buffers,
+                     const monocard::memplan::MemoryPlan &plan, Value arena);
+  /// The plan as the function's tfm.memplan attribute.
+  void recordPlan(func::FuncOp func, ArrayRef<Buffer> buffers,
+                  const monocard::memplan::MemoryPlan &plan);
 };
 
 std::optional<int64_t> TfmPlanMemoryPass::sizeAlloc(memref::AllocOp alloc) {
@@ -193,23 +213,9 @@ LogicalResult TfmPlanMemoryPass::computeInterval(
   return success();
 }
 
-void TfmPlanMemoryPass::runOnOperation() {
-  func::FuncOp func = getOperation();
-  // Declarations have nothing to plan; a planned step is not planned again
-  // (its arena is already sized and its buffers are views of it).
-  if (func.isExternal() || func->hasAttr(kMemPlanAttr))
-    return;
-  if (alignment <= 0 || (alignment & (alignment - 1)) != 0) {
-    func.emitError("tfm-plan-memory: alignment must be a positive power of "
-                   "two, got ")
-        << alignment.getValue();
-    return signalPassFailure();
-  }
-  MLIRContext *ctx = &getContext();
+FailureOr<SmallVector<memref::AllocOp>>
+TfmPlanMemoryPass::collectAllocs(func::FuncOp func) {
   Region &region = func.getBody();
-  Block &body = region.front();
-
-  // Candidates, in program order; allocs nested in a region are errors.
   bool ok = true;
   SmallVector<memref::AllocOp> allocs;
   func.walk<WalkOrder::PreOrder>([&](memref::AllocOp alloc) {
@@ -224,10 +230,15 @@ void TfmPlanMemoryPass::runOnOperation() {
   if (!allocs.empty() && !region.hasOneBlock()) {
     func.emitError("cannot plan a step function with more than one block; "
                    "plan memory before lowering to unstructured control flow");
-    return signalPassFailure();
+    return failure();
   }
+  if (!ok)
+    return failure();
+  return allocs;
+}
 
-  // The arena argument.
+FailureOr<std::optional<unsigned>>
+TfmPlanMemoryPass::findArena(func::FuncOp func, bool haveAllocs) {
   std::optional<unsigned> arenaIndex;
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
     auto abi = func.getArgAttrOfType<StringAttr>(i, kAbiAttr);
@@ -237,16 +248,16 @@ void TfmPlanMemoryPass::runOnOperation() {
       func.emitError("step function has more than one argument marked "
                      "{tfm.abi = \"arena\"}: #")
           << *arenaIndex << " and #" << i;
-      return signalPassFailure();
+      return failure();
     }
     arenaIndex = i;
   }
   if (!arenaIndex) {
-    if (allocs.empty() && ok)
-      return; // not a step function: nothing to plan
+    if (!haveAllocs)
+      return std::optional<unsigned>(); // not a step function
     func.emitError("step function has no argument marked "
                    "{tfm.abi = \"arena\"}");
-    return signalPassFailure();
+    return failure();
   }
   BlockArgument arena = func.getArgument(*arenaIndex);
   auto arenaType = dyn_cast<MemRefType>(arena.getType());
@@ -256,10 +267,25 @@ void TfmPlanMemoryPass::runOnOperation() {
     func.emitError("the arena argument must be a 1-D memref of i8 with an "
                    "identity layout, got ")
         << arena.getType();
-    return signalPassFailure();
+    return failure();
   }
+  return arenaIndex;
+}
 
-  // Sizes.
+/// "the default memory space" or "memory space <attr>".
+static std::string describeMemorySpace(Attribute space) {
+  if (!space)
+    return "the default memory space";
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "memory space " << space;
+  return text;
+}
+
+FailureOr<SmallVector<Buffer>>
+TfmPlanMemoryPass::measureBuffers(ArrayRef<memref::AllocOp> allocs,
+                                  MemRefType arenaType, Block &body) {
+  bool ok = true;
   SmallVector<Buffer> buffers;
   for (memref::AllocOp alloc : allocs) {
     std::optional<int64_t> bytes = sizeAlloc(alloc);
@@ -268,17 +294,10 @@ void TfmPlanMemoryPass::runOnOperation() {
       continue;
     }
     if (alloc.getType().getMemorySpace() != arenaType.getMemorySpace()) {
-      auto describe = [](Attribute space) -> std::string {
-        if (!space)
-          return "the default memory space";
-        std::string text;
-        llvm::raw_string_ostream os(text);
-        os << "memory space " << space;
-        return text;
-      };
       alloc.emitOpError("is in ")
-          << describe(alloc.getType().getMemorySpace())
-          << " but the arena is in " << describe(arenaType.getMemorySpace());
+          << describeMemorySpace(alloc.getType().getMemorySpace())
+          << " but the arena is in "
+          << describeMemorySpace(arenaType.getMemorySpace());
       ok = false;
       continue;
     }
@@ -288,7 +307,7 @@ void TfmPlanMemoryPass::runOnOperation() {
     buffers.push_back(std::move(buffer));
   }
   if (!ok)
-    return signalPassFailure();
+    return failure();
 
   // Liveness over the top-level block.
   DenseMap<Operation *, int64_t> position;
@@ -299,50 +318,49 @@ void TfmPlanMemoryPass::runOnOperation() {
     if (failed(computeInterval(body, position, buffer)))
       ok = false;
   if (!ok)
-    return signalPassFailure();
+    return failure();
+  return buffers;
+}
 
-  // Placement.
-  std::vector<monocard::memplan::BufferRequest> requests;
-  for (const Buffer &buffer : buffers)
-    requests.push_back({buffer.bytes, buffer.start, buffer.end});
-  monocard::memplan::MemoryPlan plan =
-      monocard::memplan::planMemory(requests, alignment);
-  std::string problem =
-      monocard::memplan::verifyMemoryPlan(requests, plan, alignment);
-  if (!problem.empty()) {
-    func.emitError("tfm-plan-memory produced an invalid plan: ") << problem;
-    return signalPassFailure();
-  }
-
-  // Retype the arena; earlier uses of it keep their type through a cast.
+void TfmPlanMemoryPass::retypeArena(func::FuncOp func, unsigned arenaIndex,
+                                    int64_t bytes) {
+  BlockArgument arena = func.getArgument(arenaIndex);
+  auto arenaType = cast<MemRefType>(arena.getType());
+  MLIRContext *ctx = func.getContext();
   auto newArenaType =
-      MemRefType::get({plan.arenaBytes}, IntegerType::get(ctx, 8),
+      MemRefType::get({bytes}, IntegerType::get(ctx, 8),
                       MemRefLayoutAttrInterface{}, arenaType.getMemorySpace());
-  OpBuilder builder(ctx);
-  if (newArenaType != arenaType) {
-    SmallVector<OpOperand *> oldUses;
-    for (OpOperand &use : arena.getUses())
-      oldUses.push_back(&use);
-    arena.setType(newArenaType);
-    if (!oldUses.empty()) {
-      builder.setInsertionPointToStart(&body);
-      Value cast =
-          memref::CastOp::create(builder, arena.getLoc(), arenaType, arena);
-      for (OpOperand *use : oldUses)
-        use->set(cast);
-    }
-    SmallVector<Type> inputs(func.getArgumentTypes());
-    inputs[*arenaIndex] = newArenaType;
-    func.setFunctionType(FunctionType::get(ctx, inputs, func.getResultTypes()));
+  if (newArenaType == arenaType)
+    return;
+  // Earlier uses of the arena keep their type through a cast.
+  SmallVector<OpOperand *> oldUses;
+  for (OpOperand &use : arena.getUses())
+    oldUses.push_back(&use);
+  arena.setType(newArenaType);
+  if (!oldUses.empty()) {
+    OpBuilder builder(ctx);
+    builder.setInsertionPointToStart(&func.getBody().front());
+    Value cast =
+        memref::CastOp::create(builder, arena.getLoc(), arenaType, arena);
+    for (OpOperand *use : oldUses)
+      use->set(cast);
   }
+  SmallVector<Type> inputs(func.getArgumentTypes());
+  inputs[arenaIndex] = newArenaType;
+  func.setFunctionType(FunctionType::get(ctx, inputs, func.getResultTypes()));
+}
 
-  // Allocs become views of the arena; their deallocs go (once each: a
-  // dealloc of a value that may alias two buffers is listed by both).
+void TfmPlanMemoryPass::rewriteAllocs(
+    ArrayRef<Buffer> buffers, const monocard::memplan::MemoryPlan &plan,
+    Value arena) {
+  // Each dealloc goes once: a dealloc of a value that may alias two buffers
+  // is listed by both.
   DenseSet<Operation *> deallocs;
   for (const Buffer &buffer : buffers)
     deallocs.insert(buffer.deallocs.begin(), buffer.deallocs.end());
   for (Operation *dealloc : deallocs)
     dealloc->erase();
+  OpBuilder builder(arena.getContext());
   for (auto [buffer, placement] : llvm::zip_equal(buffers, plan.buffers)) {
     memref::AllocOp alloc = buffer.alloc;
     builder.setInsertionPoint(alloc);
@@ -353,9 +371,11 @@ void TfmPlanMemoryPass::runOnOperation() {
     alloc.getResult().replaceAllUsesWith(view);
     alloc.erase();
   }
+}
 
-  // Record the plan.
-  Builder b(ctx);
+void TfmPlanMemoryPass::recordPlan(func::FuncOp func, ArrayRef<Buffer> buffers,
+                                   const monocard::memplan::MemoryPlan &plan) {
+  Builder b(func.getContext());
   SmallVector<Attribute> bufferAttrs;
   for (auto [buffer, placement] : llvm::zip_equal(buffers, plan.buffers))
     bufferAttrs.push_back(b.getDictionaryAttr({
@@ -372,6 +392,49 @@ void TfmPlanMemoryPass::runOnOperation() {
           b.getNamedAttr("naive_bytes", b.getI64IntegerAttr(plan.naiveBytes)),
           b.getNamedAttr("buffers", b.getArrayAttr(bufferAttrs)),
       }));
+}
+
+void TfmPlanMemoryPass::runOnOperation() {
+  func::FuncOp func = getOperation();
+  // Declarations have nothing to plan; a planned step is not planned again
+  // (its arena is already sized and its buffers are views of it).
+  if (func.isExternal() || func->hasAttr(kMemPlanAttr))
+    return;
+  if (alignment <= 0 || (alignment & (alignment - 1)) != 0) {
+    func.emitError("tfm-plan-memory: alignment must be a positive power of "
+                   "two, got ")
+        << alignment.getValue();
+    return signalPassFailure();
+  }
+  // Every stage reports its own errors; a nested alloc is reported even
+  // when the function turns out to have no arena.
+  FailureOr<SmallVector<memref::AllocOp>> allocs = collectAllocs(func);
+  FailureOr<std::optional<unsigned>> arenaIndex =
+      findArena(func, failed(allocs) || !allocs->empty());
+  if (failed(allocs) || failed(arenaIndex))
+    return signalPassFailure();
+  if (!*arenaIndex)
+    return; // not a step function: nothing to plan
+  Value arena = func.getArgument(**arenaIndex);
+  FailureOr<SmallVector<Buffer>> buffers = measureBuffers(
+      *allocs, cast<MemRefType>(arena.getType()), func.getBody().front());
+  if (failed(buffers))
+    return signalPassFailure();
+
+  std::vector<monocard::memplan::BufferRequest> requests;
+  for (const Buffer &buffer : *buffers)
+    requests.push_back({buffer.bytes, buffer.start, buffer.end});
+  monocard::memplan::MemoryPlan plan =
+      monocard::memplan::planMemory(requests, alignment);
+  std::string problem =
+      monocard::memplan::verifyMemoryPlan(requests, plan, alignment);
+  if (!problem.empty()) {
+    func.emitError("tfm-plan-memory produced an invalid plan: ") << problem;
+    return signalPassFailure();
+  }
+  retypeArena(func, **arenaIndex, plan.arenaBytes);
+  rewriteAllocs(*buffers, plan, arena);
+  recordPlan(func, *buffers, plan);
 }
 
 } // namespace
