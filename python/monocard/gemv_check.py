@@ -2,7 +2,7 @@
 """Kernel-level check and benchmark of the fused decode GEMVs (CUDA).
 
 The end-to-end check (gpu_check.py) needs packed weights; this one tests the
-fused GEMV kernels (lib/Conversion/TfmToGPU/LinearKernels.cpp, LinearSpec's
+fused GEMV kernels (lib/Target/Cuda/Kernels/FusedGemv.cpp, LinearSpec's
 contract) on their own: each case is a tiny decode step around one
 tfm.fused_linear / tfm.fused_qkv / tfm.linear, compiled HERE to PTX (and a
 sm_90 cubin when ptxas is installed); THERE (the GPU machine, CuPy + numpy)
