@@ -26,7 +26,7 @@
 
 #include "monocard/InitAll.h"
 #include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
-#include "monocard/Target/CudaPipeline.h"
+#include "monocard/Target/Cuda/CudaPipeline.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MONOCARD_TARGET_CUDAOBJECT_H
-#define MONOCARD_TARGET_CUDAOBJECT_H
+#ifndef MONOCARD_TARGET_CUDA_CUDAOBJECT_H
+#define MONOCARD_TARGET_CUDA_CUDAOBJECT_H
 
 #include "llvm/Support/Error.h"
 
@@ -36,4 +36,4 @@ llvm::Error emitCudaHostObject(llvm::StringRef modelInfo, llvm::StringRef ptx,
 
 } // namespace monocard
 
-#endif // MONOCARD_TARGET_CUDAOBJECT_H
+#endif // MONOCARD_TARGET_CUDA_CUDAOBJECT_H

@@ -1,6 +1,6 @@
 //===- CudaObject.cpp - model info + PTX + cubin as a host object ---------===//
 
-#include "monocard/Target/CudaObject.h"
+#include "monocard/Target/Cuda/CudaObject.h"
 
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/LegacyPassManager.h"

@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "monocard/Target/CudaPipeline.h"
+#include "monocard/Target/Cuda/CudaPipeline.h"
 #include "monocard/Target/ModelInfo.h"
 
 #include "monocard/Runtime/Contract.h"
