@@ -525,6 +525,11 @@ int main(int argc, char **argv) {
       return 1;
     cases.push_back(c);
     launches.push_back(lib.fusedLinear(cases.back().spec));
+    // fusedLinear builds nothing for a spec the kernels do not support.
+    if (!launches.back().func) {
+      fail(text + ": " + KernelLibrary::linearUnsupported(c.spec));
+      return 1;
+    }
   }
   if (failed(verify(*module))) {
     llvm::errs() << "error: the kernel module does not verify\n";
