@@ -25,8 +25,8 @@
 #include "Interpreter.h"
 
 #include "monocard/InitAll.h"
-#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 #include "monocard/Target/Cuda/CudaPipeline.h"
+#include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"

@@ -584,10 +584,11 @@ LogicalResult GpuStepLowering::run() {
   b.setInsertionPoint(old);
   fn = func::FuncOp::create(b, old.getLoc(), old.getName(),
                             FunctionType::get(ctx, args, {}));
-  for (int i = 0; i < contract::kNumAbiBuffers; ++i)
+  for (int i = 0; i < contract::kNumAbiBuffers; ++i) {
+    auto buffer = static_cast<contract::AbiBuffer>(i);
     fn.setArgAttr(i, "tfm.abi",
-                  StringAttr::get(ctx, contract::abiBufferName(
-                                           static_cast<contract::AbiBuffer>(i))));
+                  StringAttr::get(ctx, contract::abiBufferName(buffer)));
+  }
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   weights = entry->getArgument(0);

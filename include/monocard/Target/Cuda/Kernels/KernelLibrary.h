@@ -50,14 +50,14 @@ namespace monocard::gpu_kernels {
 
 /// Slots of the scalar block (i32 each; temperature holds f32 bits): the
 /// compiler-runtime contract's, which the launcher writes.
-using contract::ScalarSlot;
-using contract::kPos;
-using contract::kNValid;
-using contract::kNextToken;
-using contract::kTemperature;
-using contract::kSeed;
 using contract::kCounter;
+using contract::kNextToken;
 using contract::kNumScalars;
+using contract::kNValid;
+using contract::kPos;
+using contract::kSeed;
+using contract::kTemperature;
+using contract::ScalarSlot;
 
 /// A grid the launcher sizes from the device: grid.x = blocksPerSM x the
 /// device's SM count, clamped to [minBlocks, maxBlocks] (the kernel reads
