@@ -25,8 +25,8 @@
 #include "Interpreter.h"
 
 #include "monocard/InitAll.h"
+#include "monocard/Target/Cuda/CudaPipeline.h"
 #include "monocard/Target/Cuda/Kernels/KernelLibrary.h"
-#include "monocard/Target/CudaPipeline.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -525,6 +525,11 @@ int main(int argc, char **argv) {
       return 1;
     cases.push_back(c);
     launches.push_back(lib.fusedLinear(cases.back().spec));
+    // fusedLinear builds nothing for a spec the kernels do not support.
+    if (!launches.back().func) {
+      fail(text + ": " + KernelLibrary::linearUnsupported(c.spec));
+      return 1;
+    }
   }
   if (failed(verify(*module))) {
     llvm::errs() << "error: the kernel module does not verify\n";

@@ -7,15 +7,15 @@
 // its host object and model info, and its link; monocard-compile only parses
 // the command line and names the target.
 //
-//   cpu   tfm linalg memplan llvm obj exe      (CpuTarget.cpp)
-//   cuda  tfm gpu memplan kernels ptx obj exe  (CudaTarget.cpp)
+//   cpu   tfm linalg memplan llvm obj exe      (lib/Target/Cpu/CpuTarget.cpp)
+//   cuda  tfm gpu memplan kernels ptx obj exe  (lib/Target/Cuda/CudaTarget.cpp)
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MONOCARD_TARGET_COMPILETARGET_H
 #define MONOCARD_TARGET_COMPILETARGET_H
 
-#include "monocard/Target/CudaPipeline.h"
+#include "monocard/Target/Cuda/CudaPipeline.h"
 #include "monocard/Target/ModelPasses.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -106,7 +106,8 @@ std::vector<EmitStageInfo> allEmitStages();
 llvm::Error runStages(const CompileTarget &target, CompileJob &job,
                       llvm::StringRef last);
 
-/// The targets themselves (CpuTarget.cpp, CudaTarget.cpp).
+/// The targets themselves (lib/Target/Cpu/CpuTarget.cpp,
+/// lib/Target/Cuda/CudaTarget.cpp).
 const CompileTarget &getCpuTarget();
 const CompileTarget &getCudaTarget();
 

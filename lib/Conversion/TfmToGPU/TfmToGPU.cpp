@@ -584,9 +584,11 @@ LogicalResult GpuStepLowering::run() {
   b.setInsertionPoint(old);
   fn = func::FuncOp::create(b, old.getLoc(), old.getName(),
                             FunctionType::get(ctx, args, {}));
-  StringRef abi[] = {"weights", "kv", "arena", "io"};
-  for (unsigned i = 0; i < 4; ++i)
-    fn.setArgAttr(i, "tfm.abi", StringAttr::get(ctx, abi[i]));
+  for (int i = 0; i < contract::kNumAbiBuffers; ++i) {
+    auto buffer = static_cast<contract::AbiBuffer>(i);
+    fn.setArgAttr(i, "tfm.abi",
+                  StringAttr::get(ctx, contract::abiBufferName(buffer)));
+  }
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   weights = entry->getArgument(0);

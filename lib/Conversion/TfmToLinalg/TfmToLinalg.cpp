@@ -11,6 +11,7 @@
 
 #include "monocard/Conversion/Passes.h"
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
+#include "monocard/Runtime/Contract.h"
 
 #include "../StepBuffers.h"
 #include "LinalgBuilders.h"
@@ -774,7 +775,13 @@ LogicalResult StepLowering::rewriteSignature() {
 
   SmallVector<Type> inputs(entry.getArgumentTypes());
   fn.setFunctionType(FunctionType::get(ctx, inputs, {}));
-  StringRef abi[] = {"weights", "kv", "arena", "tokens", "position"};
+  // The contract's device buffers (no I/O buffer: the CPU steps take
+  // tokens, position and logits as arguments of their own).
+  using contract::AbiBuffer;
+  StringRef abi[] = {contract::abiBufferName(AbiBuffer::Weights),
+                     contract::abiBufferName(AbiBuffer::Kv),
+                     contract::abiBufferName(AbiBuffer::Arena), "tokens",
+                     "position"};
   for (unsigned i = 0; i < 5; ++i)
     fn.setArgAttr(i, "tfm.abi", b.getStringAttr(abi[i]));
   if (inputs.size() == 7)

@@ -11,6 +11,7 @@
 
 #include "monocard/Dialect/Tfm/Transforms/MemoryPlan.h"
 #include "monocard/Dialect/Tfm/Transforms/Passes.h"
+#include "monocard/Runtime/Contract.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -33,7 +34,8 @@ using namespace mlir;
 namespace {
 
 constexpr llvm::StringLiteral kAbiAttr = "tfm.abi";
-constexpr llvm::StringLiteral kArenaAbi = "arena";
+constexpr const char *kArenaAbi =
+    monocard::contract::abiBufferName(monocard::contract::AbiBuffer::Arena);
 constexpr llvm::StringLiteral kMemPlanAttr = "tfm.memplan";
 
 /// Bytes of one element: integers and floats round their width up to whole

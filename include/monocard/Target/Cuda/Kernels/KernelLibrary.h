@@ -40,22 +40,24 @@
 #include "monocard/Target/Cuda/Kernels/KernelConfig.h"
 #include "monocard/Target/Cuda/Kernels/KernelEmitter.h"
 
+#include "monocard/Runtime/Contract.h"
+
 #include "mlir/IR/BuiltinOps.h"
 
 #include <array>
 
 namespace monocard::gpu_kernels {
 
-/// Slots of the scalar block (i32 each; temperature holds f32 bits).
-enum ScalarSlot : int64_t {
-  kPos = 0,
-  kNValid = 1,
-  kNextToken = 2,
-  kTemperature = 3,
-  kSeed = 4,
-  kCounter = 5,
-  kNumScalars = 8,
-};
+/// Slots of the scalar block (i32 each; temperature holds f32 bits): the
+/// compiler-runtime contract's, which the launcher writes.
+using contract::kCounter;
+using contract::kNextToken;
+using contract::kNumScalars;
+using contract::kNValid;
+using contract::kPos;
+using contract::kSeed;
+using contract::kTemperature;
+using contract::ScalarSlot;
 
 /// A grid the launcher sizes from the device: grid.x = blocksPerSM x the
 /// device's SM count, clamped to [minBlocks, maxBlocks] (the kernel reads

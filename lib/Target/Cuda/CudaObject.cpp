@@ -1,6 +1,6 @@
 //===- CudaObject.cpp - model info + PTX + cubin as a host object ---------===//
 
-#include "monocard/Target/CudaObject.h"
+#include "monocard/Target/Cuda/CudaObject.h"
 
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -47,8 +47,8 @@ llvm::Expected<std::string> monocard::assembleCubin(llvm::StringRef ptxas,
   llvm::SmallVector<llvm::StringRef> argv{ptxas, arch, "-O3", in, "-o", out};
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, log, log};
   std::string message;
-  int rc = llvm::sys::ExecuteAndWait(ptxas, argv, std::nullopt, redirects, 0,
-                                     0, &message);
+  int rc = llvm::sys::ExecuteAndWait(ptxas, argv, std::nullopt, redirects, 0, 0,
+                                     &message);
   auto cleanup = [&] {
     llvm::sys::fs::remove(in);
     llvm::sys::fs::remove(out);
@@ -99,9 +99,9 @@ llvm::Error monocard::emitCudaHostObject(llvm::StringRef modelInfo,
   if (!target)
     return fail("no code generator for the host: " + error);
   // Data only: any CPU of the host's architecture will do.
-  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      llvm::Triple(triple), "generic", "", llvm::TargetOptions(),
-      llvm::Reloc::PIC_));
+  std::unique_ptr<llvm::TargetMachine> tm(
+      target->createTargetMachine(llvm::Triple(triple), "generic", "",
+                                  llvm::TargetOptions(), llvm::Reloc::PIC_));
   m.setTargetTriple(llvm::Triple(triple));
   m.setDataLayout(tm->createDataLayout());
   std::error_code ec;

@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Target/CompileStages.h"
-#include "monocard/Target/CpuPipeline.h"
+#include "monocard/Target/Cpu/CpuPipeline.h"
 #include "monocard/Target/HostObject.h"
 #include "monocard/Target/ModelInfo.h"
 

@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "monocard/Target/CudaPipeline.h"
+#include "monocard/Target/Cuda/CudaPipeline.h"
 #include "monocard/Conversion/Passes.h"
 #include "monocard/Dialect/Tfm/Transforms/Passes.h"
 

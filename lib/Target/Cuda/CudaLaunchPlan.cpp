@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "monocard/Target/CudaPipeline.h"
+#include "monocard/Target/Cuda/CudaPipeline.h"
 #include "monocard/Target/ModelInfo.h"
 
 #include "monocard/Runtime/Contract.h"
@@ -123,10 +123,8 @@ SmallVector<func::FuncOp> steps(ModuleOp module) {
 
 } // namespace
 
-llvm::Expected<std::string>
-monocard::buildCudaModelInfoJson(ModuleOp module,
-                                 const CudaTargetOptions &options,
-                                 bool haveCubin) {
+llvm::Expected<std::string> monocard::buildCudaModelInfoJson(
+    ModuleOp module, const CudaTargetOptions &options, bool haveCubin) {
   llvm::Expected<std::string> base = buildModelInfoJson(module, "cuda");
   if (!base)
     return base.takeError();
@@ -189,8 +187,8 @@ monocard::buildCudaModelInfoJson(ModuleOp module,
           {key::kArgs, std::move(args)}};
       if (auto p = persistent(launch))
         entry[key::kPersistent] = json::Object{{key::kBlocksPerSm, (*p)[0]},
-                                           {key::kMinBlocks, (*p)[1]},
-                                           {key::kMaxBlocks, (*p)[2]}};
+                                               {key::kMinBlocks, (*p)[1]},
+                                               {key::kMaxBlocks, (*p)[2]}};
       launches.push_back(std::move(entry));
     }
     stepsJson[fn.getName()] = std::move(launches);
@@ -226,9 +224,8 @@ llvm::Expected<std::string> monocard::describeKernels(ModuleOp module) {
       if (!smem)
         return smem.takeError();
       os << llvm::formatv("  {0} grid ({1},{2},{3}) block ({4},{5},{6})",
-                          op.getKernelName().getValue(), (*grid)[0],
-                          (*grid)[1], (*grid)[2], (*block)[0], (*block)[1],
-                          (*block)[2]);
+                          op.getKernelName().getValue(), (*grid)[0], (*grid)[1],
+                          (*grid)[2], (*block)[0], (*block)[1], (*block)[2]);
       if (*smem)
         os << " smem " << *smem;
       if (auto p = persistent(op))

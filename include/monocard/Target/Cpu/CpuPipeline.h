@@ -1,7 +1,7 @@
 //===- CpuPipeline.h - tfm -> LLVM dialect for the host ---------*- C++ -*-===//
 
-#ifndef MONOCARD_TARGET_CPUPIPELINE_H
-#define MONOCARD_TARGET_CPUPIPELINE_H
+#ifndef MONOCARD_TARGET_CPU_CPUPIPELINE_H
+#define MONOCARD_TARGET_CPU_CPUPIPELINE_H
 
 #include "monocard/Target/ModelPasses.h"
 
@@ -27,4 +27,4 @@ void buildCpuPipeline(mlir::OpPassManager &pm, CpuStage last,
 
 } // namespace monocard
 
-#endif // MONOCARD_TARGET_CPUPIPELINE_H
+#endif // MONOCARD_TARGET_CPU_CPUPIPELINE_H

@@ -12,8 +12,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Target/CompileStages.h"
-#include "monocard/Target/CudaObject.h"
-#include "monocard/Target/CudaPipeline.h"
+#include "monocard/Target/Cuda/CudaObject.h"
+#include "monocard/Target/Cuda/CudaPipeline.h"
 #include "monocard/Target/HostObject.h"
 
 using namespace monocard;

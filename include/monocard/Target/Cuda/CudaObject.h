@@ -1,4 +1,4 @@
-//===- CudaObject.h - the CUDA target's host object --------------*- C++ -*-===//
+//===- CudaObject.h - the CUDA target's host object -------------*- C++ -*-===//
 //
 // A CUDA program's host object holds data only: the model info (with the
 // launch lists), the kernels' PTX and, where ptxas exists at compile time,
@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MONOCARD_TARGET_CUDAOBJECT_H
-#define MONOCARD_TARGET_CUDAOBJECT_H
+#ifndef MONOCARD_TARGET_CUDA_CUDAOBJECT_H
+#define MONOCARD_TARGET_CUDA_CUDAOBJECT_H
 
 #include "llvm/Support/Error.h"
 
@@ -23,9 +23,8 @@ std::string findPtxas();
 /// Assembles `ptx` for `chip` (e.g. sm_90) with `ptxas`. A failure is an
 /// error naming ptxas's first message: the PTX is the compiler's own, so a
 /// rejection is a bug worth stopping for.
-llvm::Expected<std::string> assembleCubin(llvm::StringRef ptxas,
-                                          llvm::StringRef ptx,
-                                          llvm::StringRef chip);
+llvm::Expected<std::string>
+assembleCubin(llvm::StringRef ptxas, llvm::StringRef ptx, llvm::StringRef chip);
 
 /// Writes an object file for the host defining `monocard_model_info`,
 /// `monocard_cuda_ptx`, `monocard_cuda_cubin` and
@@ -36,4 +35,4 @@ llvm::Error emitCudaHostObject(llvm::StringRef modelInfo, llvm::StringRef ptx,
 
 } // namespace monocard
 
-#endif // MONOCARD_TARGET_CUDAOBJECT_H
+#endif // MONOCARD_TARGET_CUDA_CUDAOBJECT_H

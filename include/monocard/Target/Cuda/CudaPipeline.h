@@ -12,8 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MONOCARD_TARGET_CUDAPIPELINE_H
-#define MONOCARD_TARGET_CUDAPIPELINE_H
+#ifndef MONOCARD_TARGET_CUDA_CUDAPIPELINE_H
+#define MONOCARD_TARGET_CUDA_CUDAPIPELINE_H
 
 #include "monocard/Target/ModelPasses.h"
 
@@ -61,4 +61,4 @@ llvm::Expected<std::string> describeKernels(mlir::ModuleOp module);
 
 } // namespace monocard
 
-#endif // MONOCARD_TARGET_CUDAPIPELINE_H
+#endif // MONOCARD_TARGET_CUDA_CUDAPIPELINE_H

@@ -9,12 +9,12 @@
 //   linalg -> parallel loops; the large ones -> OpenMP (threads)
 //   loops -> cf, math/arith/memref/func/omp -> llvm (bare pointers)
 //
-// LLVM's O3 (HostObject.cpp) then vectorizes the loops; the reductions are
-// marked reassociable so that it may.
+// LLVM's O3 (lib/Target/HostObject.cpp) then vectorizes the loops; the
+// reductions are marked reassociable so that it may.
 //
 //===----------------------------------------------------------------------===//
 
-#include "monocard/Target/CpuPipeline.h"
+#include "monocard/Target/Cpu/CpuPipeline.h"
 #include "monocard/Conversion/Passes.h"
 #include "monocard/Dialect/Tfm/Transforms/Passes.h"
 
