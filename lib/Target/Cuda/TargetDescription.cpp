@@ -1,5 +1,4 @@
-//===- TargetDescription.cpp - the table of known GPUs
-//---------------------===//
+//===- TargetDescription.cpp - the table of known GPUs --------------------===//
 
 #include "monocard/Target/Cuda/TargetDescription.h"
 

@@ -120,9 +120,9 @@ module attributes {tfm.model = {architecture = "LlamaForCausalLM", prefill_chunk
 }
 
 // CHECK-LABEL: gpu.func @attention_prefill_r448_h16_kv4_d64_s2048_
-// DEFAULT-SAME: monocard.config = {gpu = "generic", kind = "attention_prefill", tile_rows = 32 : i64}
-// H200-SAME: monocard.config = {gpu = "h200", kind = "attention_prefill", tile_rows = 32 : i64}
-// A100-SAME: monocard.config = {gpu = "a100", kind = "attention_prefill", tile_rows = 64 : i64}
+// DEFAULT-SAME: monocard.config = {gpu = "generic", kind = "attention_prefill", max_shared_bytes = 101376 : i64, tile_rows = 32 : i64}
+// H200-SAME: monocard.config = {gpu = "h200", kind = "attention_prefill", max_shared_bytes = 163840 : i64, tile_rows = 32 : i64}
+// A100-SAME: monocard.config = {gpu = "a100", kind = "attention_prefill", max_shared_bytes = 163840 : i64, tile_rows = 64 : i64}
 // CHECK-LABEL: gpu.func @attention_decode_
 // DEFAULT-SAME: monocard.config = {gpu = "generic", kind = "attention_decode", warps = 32 : i64}
 // A100-SAME: monocard.config = {gpu = "a100", kind = "attention_decode", warps = 32 : i64}

@@ -1,5 +1,4 @@
-//===- TargetDescription.h - the GPU a CUDA program is built for -*- C++
-//-*-===//
+//===- TargetDescription.h - the GPU a program is built for --- -*- C++ -*-===//
 //
 // What the kernel configuration (Target/Cuda/Kernels/KernelConfig.h) may
 // assume about the GPU: its compute capability, SM count, shared memory and
@@ -45,7 +44,8 @@ struct TargetDescription {
   int64_t registersPerThread = 255;
   int64_t maxThreadsPerSM = 2048;
   /// True for the default: the program must run on every sm_80+ GPU, so
-  /// the limits above are the smallest of those GPUs (sm_80's).
+  /// the limits above are the smallest of those GPUs (sm_86/sm_89 shared
+  /// memory and threads).
   bool generic = false;
 
   /// The PTX target ("sm_80" for the default, else this chip's).

@@ -30,10 +30,6 @@ using namespace monocard::gpu_kernels::attention;
 
 namespace {
 
-/// Dynamic shared memory a prefill block may use: within what an A100
-/// (163 KiB) and an H100 (227 KiB) give a block.
-constexpr int64_t kMaxSharedBytes = 160 * 1024;
-
 /// The tiles of a prefill kernel, its threads, and the layout of its
 /// dynamic shared memory.
 struct PrefillShape {
@@ -49,7 +45,7 @@ struct PrefillShape {
   /// 16-byte K and V loads per thread and key tile.
   int64_t perThreadLoads = 0;
   /// Row stride of the probabilities; the bytes of all four tiles.
-  int64_t pStride = 0, sharedBytes = 0;
+  int64_t pStride = 0, sharedBytes = 0, maxSharedBytes;
   int64_t rowTiles, colChunks, colsPerThread, perKv, heads;
   double qScale;
   /// Byte offsets of the Q, K, V and probability tiles.
@@ -59,7 +55,8 @@ struct PrefillShape {
 };
 
 PrefillShape::PrefillShape(const AttentionSpec &s, const AttentionConfig &c)
-    : dim(s.dim), cap(s.capacity), T(s.rows) {
+    : dim(s.dim), cap(s.capacity), T(s.rows),
+      maxSharedBytes(c.prefillMaxSharedBytes) {
   dimP = llvm::alignTo(dim, 4);
   stride = dimP + (dimP % 8 ? 8 : 4);
   vw = vectorWidth(s.kvT, dim);
@@ -74,7 +71,7 @@ PrefillShape::PrefillShape(const AttentionSpec &s, const AttentionConfig &c)
     sharedBytes =
         4 * (tileRows * stride + 2 * tileKeys * stride + tileRows * pStride);
     if (keysPerThread == 1 ||
-        (perThreadLoads <= 8 && sharedBytes <= kMaxSharedBytes))
+        (perThreadLoads <= 8 && sharedBytes <= maxSharedBytes))
       break;
   }
   rowTiles = llvm::divideCeil(T, tileRows);
@@ -480,12 +477,19 @@ void PrefillBuilder::build(ValueRange args) {
 
 KernelLaunch KernelLibrary::attentionPrefill(const AttentionSpec &s,
                                              std::string &why) {
-  const AttentionConfig shape = config.attention(s);
-  const PrefillShape p(s, shape);
-  if (p.sharedBytes > kMaxSharedBytes) {
+  AttentionConfig shape = config.attention(s);
+  PrefillShape p(s, shape);
+  // A 64-row tile of a large head dim may not fit a GPU with less shared
+  // memory (sm_86/sm_89: 99 KiB) even with one key per thread; 32 rows do.
+  // The recorded config says which tile was built.
+  if (p.sharedBytes > p.maxSharedBytes && shape.prefillTileRows > 32) {
+    shape.prefillTileRows = 32;
+    p = PrefillShape(s, shape);
+  }
+  if (p.sharedBytes > p.maxSharedBytes) {
     why = llvm::formatv("head dimension {0} needs {1} bytes of shared memory "
                         "in the CUDA attention kernel (at most {2})",
-                        p.dim, p.sharedBytes, kMaxSharedBytes);
+                        p.dim, p.sharedBytes, p.maxSharedBytes);
     return {};
   }
   Type cacheType = flat(s.kvHeads * p.cap * p.dim, s.kvT);

@@ -1,5 +1,4 @@
-//===- KernelConfig.cpp - launch shapes of the CUDA kernels
-//----------------===//
+//===- KernelConfig.cpp - launch shapes of the CUDA kernels ---------------===//
 //
 // See KernelConfig.h. The default target's choices are the ones tuned on a
 // 132-SM H200 (python/monocard/gemv_check.py's bench cases for the GEMV,
@@ -201,19 +200,31 @@ AttentionConfig KernelConfig::attention(const AttentionSpec &s) const {
   const int64_t minBlocks = 128 * tgt.smCount / 132;
   c.prefillTileRows =
       s.rows > 32 && s.heads * ceilDiv(s.rows, 64) >= minBlocks ? 64 : 32;
+  // Prefill's shared memory: at most 160 KiB (within an A100's 163 KiB and
+  // a Hopper's 227 KiB), and the GPU's opt-in limit where that is less: 99
+  // KiB on sm_86/sm_89, and so for the default, which must run there too.
+  c.prefillMaxSharedBytes =
+      std::min<int64_t>(160 * 1024, tgt.sharedPerBlockOptin);
   return c;
 }
 
 DictionaryAttr KernelConfig::attr(MLIRContext *ctx, const AttentionConfig &c,
                                   bool decode) const {
   Builder b(ctx);
-  return b.getDictionaryAttr(
-      {b.getNamedAttr("kind", b.getStringAttr(decode ? "attention_decode"
-                                                     : "attention_prefill")),
-       b.getNamedAttr("gpu", b.getStringAttr(tgt.name)),
-       decode ? b.getNamedAttr("warps", b.getI64IntegerAttr(c.decodeWarps))
-              : b.getNamedAttr("tile_rows",
-                               b.getI64IntegerAttr(c.prefillTileRows))});
+  SmallVector<NamedAttribute> items = {
+      b.getNamedAttr("kind", b.getStringAttr(decode ? "attention_decode"
+                                                    : "attention_prefill")),
+      b.getNamedAttr("gpu", b.getStringAttr(tgt.name))};
+  if (decode) {
+    items.push_back(
+        b.getNamedAttr("warps", b.getI64IntegerAttr(c.decodeWarps)));
+  } else {
+    items.push_back(
+        b.getNamedAttr("tile_rows", b.getI64IntegerAttr(c.prefillTileRows)));
+    items.push_back(b.getNamedAttr(
+        "max_shared_bytes", b.getI64IntegerAttr(c.prefillMaxSharedBytes)));
+  }
+  return b.getDictionaryAttr(items);
 }
 
 DictionaryAttr KernelConfig::attr(MLIRContext *ctx, const GemvConfig &c) const {

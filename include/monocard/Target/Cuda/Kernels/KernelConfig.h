@@ -81,6 +81,9 @@ struct GemmConfig {
 struct AttentionConfig {
   int64_t decodeWarps = 0;
   int64_t prefillTileRows = 0;
+  /// Dynamic shared memory a prefill block may use; its key tile shrinks
+  /// to fit, and a head dim that does not fit even then is refused.
+  int64_t prefillMaxSharedBytes = 0;
 };
 
 /// Tuning overrides, as the options spell them.
