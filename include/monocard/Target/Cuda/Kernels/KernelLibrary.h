@@ -20,6 +20,10 @@
 //     PlainLinear.cpp       the unfused GEMV and GEMM
 //     FusedGemv.cpp         the fused decode GEMV  --+-> LinearSignature.h/.cpp
 //     GemmKernels.cpp       the fused prefill GEMM --'   (parameters, names)
+//       GemmStaging.cpp       its x and W tiles, the RMSNorm  --+
+//       GemmChunks.cpp        a chunk of x or W, int8/int4      |
+//       GemmMultiply.cpp      mma.sync / SIMT inner product     +-> GemmBuilder.h
+//       GemmEpilogue.cpp      bias, residual, SwiGLU, qkv RoPE --'
 //   AttentionKernel.cpp   attention: picks one of
 //     AttentionDecode.cpp   one query row          --+-> AttentionCommon.h/.cpp
 //     AttentionPrefill.cpp  a chunk of rows        --'   (constants, name)
