@@ -18,8 +18,20 @@
 //
 //   LinearKernels.cpp     linear / fusedLinear: picks one of
 //     PlainLinear.cpp       the unfused GEMV and GEMM
-//     FusedGemv.cpp         the fused decode GEMV  --+-> LinearSignature.h/.cpp
-//     GemmKernels.cpp       the fused prefill GEMM --'   (parameters, names)
+//     FusedGemv.cpp         the fused decode GEMV: its main loop, on
+//       GemvEpilogue.cpp      bias, SwiGLU, qkv RoPE + caches, residual
+//       GemvDotProduct.cpp    an iteration's FMAs, int8/int4 dequant
+//       GemvStaging.cpp       x in shared memory, the RMSNorm
+//       GemvLoads.cpp         a warp's row pairs, the weight loads
+//       GemvLayout.cpp        chunking, unrolling, shared buffers
+//       GemvBuilder.h         the builder class and the layout
+//     GemmKernels.cpp       the fused prefill GEMM: its pipeline, on
+//       GemmEpilogue.cpp      bias, residual, SwiGLU, qkv RoPE + caches
+//       GemmMultiply.cpp      mma.sync / SIMT inner product
+//       GemmStaging.cpp       x and W tiles to shared memory, the RMSNorm
+//       GemmChunks.cpp        a chunk of x or W, int8/int4 dequant
+//       GemmBuilder.h         the builder class
+//     LinearSignature.h/.cpp  what both fused kernels share: parameters, names
 //   AttentionKernel.cpp   attention: picks one of
 //     AttentionDecode.cpp   one query row          --+-> AttentionCommon.h/.cpp
 //     AttentionPrefill.cpp  a chunk of rows        --'   (constants, name)
