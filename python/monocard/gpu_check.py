@@ -31,8 +31,9 @@ runs there.  For each case it
     with f16/bf16 they must be equal up to and including the first row
     where the reference's top-2 margin is below tol * max |ref| (that row
     may pick either token; later rows are not compared for tokens);
- 6. runs `compute-sanitizer --tool memcheck` on one small f16 case and
-    reports its ERROR SUMMARY line.
+ 6. runs compute-sanitizer (`--sanitizer-tools`, default memcheck; also
+    racecheck, synccheck, initcheck) on one small f16 case, or on each of
+    `--sanitizer-cases`, and reports each run's summary line.
 For context it also reports transformers itself run in the case's dtype
 (cast weights, eager) against the same float32 reference.
 
@@ -41,6 +42,7 @@ Writes gpu-check.md (human-readable), gpu-check.json and sanitizer.log to
 
     python3 python/monocard/gpu_check.py [--dir .devbin/gpu-check]
         [--out DIR] [--cases llama-gqa-f16,...] [-n 32] [--no-sanitizer]
+        [--sanitizer-cases A,B] [--sanitizer-tools memcheck,racecheck,...]
 """
 
 import argparse
@@ -380,17 +382,18 @@ def find_sanitizer():
     return None
 
 
-def run_sanitizer(exe, weights, out_dir, work, target):
-    """compute-sanitizer --tool memcheck on one run; returns a dict.  A
-    CPU-target program (a dry run of this script) makes no CUDA call, so
-    the tool has nothing to check: reported as not applicable, ok=None."""
+def run_sanitizer(exe, weights, out_dir, work, target, tool="memcheck"):
+    """compute-sanitizer --tool TOOL on one run; returns a dict.  The log
+    is appended to sanitizer.log.  A CPU-target program (a dry run of this
+    script) makes no CUDA call, so the tool has nothing to check: reported
+    as not applicable, ok=None."""
     san = find_sanitizer()
-    res = {"case": None, "tool": "memcheck", "binary": san}
+    res = {"case": None, "tool": tool, "binary": san}
     if san is None:
         res.update(ok=False, summary="compute-sanitizer not found (PATH, "
                    "/usr/local/cuda*/bin)")
         return res
-    cmd = [san, "--tool", "memcheck", "--error-exitcode", "99",
+    cmd = [san, "--tool", tool, "--error-exitcode", "99",
            "--print-limit", "50", exe, "--weights", weights,
            "--tokens", ",".join(map(str, PROMPT)),
            "-n", str(SANITIZER_STEPS), "--logits-out",
@@ -402,12 +405,18 @@ def run_sanitizer(exe, weights, out_dir, work, target):
         res.update(ok=False, summary="timed out after 300 s")
         return res
     log = r.stdout + r.stderr
-    with open(os.path.join(out_dir, "sanitizer.log"), "w") as f:
+    with open(os.path.join(out_dir, "sanitizer.log"), "a") as f:
         f.write("$ %s\n%s\nexit %d\n" % (res["command"], log, r.returncode))
+    # racecheck ends with "RACECHECK SUMMARY: N hazards displayed (E errors,
+    # W warnings)"; the other tools with "ERROR SUMMARY: E errors".
     m = re.findall(r"ERROR SUMMARY: (\d+) errors?", log)
+    race = re.findall(r"RACECHECK SUMMARY: .*\((\d+) errors?, (\d+) warnings?\)",
+                      log)
     summary = next((l.strip("= ").strip() for l in log.splitlines()
-                    if "ERROR SUMMARY" in l), "no ERROR SUMMARY line")
-    errors = int(m[-1]) if m else None
+                    if "ERROR SUMMARY" in l or "RACECHECK SUMMARY" in l),
+                   "no ERROR SUMMARY line")
+    errors = (int(m[-1]) if m else
+              int(race[-1][0]) + int(race[-1][1]) if race else None)
     res.update(exit_code=r.returncode, seconds=round(secs, 1),
                summary=summary, errors=errors,
                ok=(r.returncode == 0 and errors == 0))
@@ -417,6 +426,38 @@ def run_sanitizer(exe, weights, out_dir, work, target):
                        (l.strip("= ").strip() for l in log.splitlines()
                         if "Error" in l), "no summary"))
     return res
+
+
+def run_sanitizers(a, weights_of, work, target):
+    """Every --sanitizer-tools tool on every --sanitizer-cases case (default:
+    memcheck on --sanitizer-case).  Returns (summary, runs): the summary
+    has ok = all runs ok (None if none applied)."""
+    tools = [t for t in a.sanitizer_tools.split(",") if t]
+    cases = [c for c in (a.sanitizer_cases or a.sanitizer_case).split(",")
+             if c]
+    open(os.path.join(a.out, "sanitizer.log"), "w").close()
+    runs = []
+    for sc in cases:
+        if weights_of.get(sc) is None:
+            runs.append({"ok": False, "case": sc, "tool": "-",
+                         "summary": "no packed weights for this case"})
+            continue
+        for tool in tools:
+            s = run_sanitizer(os.path.join(a.dir, sc, "model"),
+                              weights_of[sc], a.out, work, target, tool)
+            s["case"] = sc
+            runs.append(s)
+            print("compute-sanitizer %s (%s): %s  %s" % (
+                tool, sc, {True: "OK", False: "FAIL", None: "n/a"}[s["ok"]],
+                s["summary"]), flush=True)
+    oks = [r["ok"] for r in runs if r["ok"] is not None]
+    ok = None if not oks else all(oks)
+    summary = {"ok": ok, "case": ",".join(cases), "tool": ",".join(tools),
+               "summary": "%d of %d runs clean" % (
+                   sum(r["ok"] is True for r in runs), len(runs))}
+    if len(runs) == 1:
+        summary = dict(runs[0])
+    return summary, runs
 
 
 def check_case(name, args, out_dir, work, device, manifest_case):
@@ -544,6 +585,18 @@ def fmt_report(result):
     L += ["", "## compute-sanitizer", ""]
     if s is None:
         L.append("Not run (--no-sanitizer).")
+    elif len(result.get("sanitizer_runs") or []) > 1:
+        L += ["Each case: the 12-token prompt (two prefill chunks) and %d "
+              "decode steps." % SANITIZER_STEPS, "",
+              "| case | tool | result | errors | seconds |",
+              "|---|---|---|---|---|"]
+        for r in result["sanitizer_runs"]:
+            L.append("| %s | %s | %s | %s | %s |" % (
+                r["case"], r["tool"],
+                {True: "OK", False: "FAIL", None: "n/a"}[r["ok"]],
+                r.get("errors", "-"), r.get("seconds", "-")))
+        L += ["", "Command pattern: `%s`" % (
+            result["sanitizer_runs"][0].get("command", "-"))]
     else:
         L += ["- Case: %s, %d decode steps" % (s.get("case"), SANITIZER_STEPS),
               "- Command: `%s`" % s.get("command", "-"),
@@ -607,6 +660,12 @@ def main(argv=None):
                    help="initializer_range with --init transformers")
     p.add_argument("--no-sanitizer", action="store_true")
     p.add_argument("--sanitizer-case", default=SANITIZER_CASE)
+    p.add_argument("--sanitizer-cases", default=None,
+                   help="comma-separated cases for compute-sanitizer "
+                   "(default: --sanitizer-case)")
+    p.add_argument("--sanitizer-tools", default="memcheck",
+                   help="comma-separated tools: memcheck, racecheck, "
+                   "synccheck, initcheck")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
@@ -666,22 +725,8 @@ def main(argv=None):
             for pr in res["problems"]:
                 print("    " + pr)
     if not a.no_sanitizer:
-        sc = a.sanitizer_case if a.sanitizer_case in weights_of else next(
-            (c for c in weights_of if weights_of[c]), None)
-        if sc is None or weights_of.get(sc) is None:
-            result["sanitizer"] = {"ok": False, "case": sc,
-                                   "summary": "no packed case to run"}
-        else:
-            s = run_sanitizer(os.path.join(a.dir, sc, "model"),
-                              weights_of[sc], a.out, work,
-                              manifest.get("target"))
-            s["case"] = sc
-            result["sanitizer"] = s
-        print("compute-sanitizer memcheck (%s): %s  %s" % (
-            result["sanitizer"]["case"],
-            {True: "OK", False: "FAIL", None: "n/a"}[
-                result["sanitizer"]["ok"]],
-            result["sanitizer"]["summary"]))
+        result["sanitizer"], result["sanitizer_runs"] = run_sanitizers(
+            a, weights_of, work, manifest.get("target"))
     with open(os.path.join(a.out, "gpu-check.json"), "w") as f:
         json.dump(result, f, indent=1)
     md = fmt_report(result)
