@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Frontend/ModelConfig.h"
+#include "monocard/Frontend/JsonLimits.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
@@ -146,11 +147,9 @@ Error parseRopeScaling(const json::Object &obj, StringRef path,
 
 Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
                                                  StringRef path) {
-  Expected<json::Value> parsed = json::parse(text);
+  Expected<json::Value> parsed = parseJsonChecked(text, path);
   if (!parsed)
-    return createStringError(inconvertibleErrorCode(),
-                             path + ": malformed JSON: " +
-                                 toString(parsed.takeError()));
+    return parsed.takeError();
   const json::Object *obj = parsed->getAsObject();
   if (!obj)
     return createStringError(inconvertibleErrorCode(),

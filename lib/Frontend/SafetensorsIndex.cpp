@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Frontend/SafetensorsIndex.h"
+#include "monocard/Frontend/JsonLimits.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -55,10 +56,10 @@ Error monocard::readSafetensorsHeader(StringRef path,
   if (!headerBuf)
     return fail("cannot read " + path + ": " +
                 headerBuf.getError().message());
-  Expected<json::Value> header = json::parse((*headerBuf)->getBuffer());
+  Expected<json::Value> header =
+      parseJsonChecked((*headerBuf)->getBuffer(), path, "safetensors header");
   if (!header)
-    return fail(path + ": malformed safetensors header: " +
-                toString(header.takeError()));
+    return header.takeError();
   const json::Object *obj = header->getAsObject();
   if (!obj)
     return fail(path + ": malformed safetensors header: not a JSON object");
@@ -141,9 +142,9 @@ monocard::readSafetensorsIndex(StringRef dir) {
   auto buf = MemoryBuffer::getFile(index);
   if (!buf)
     return fail("cannot read " + index + ": " + buf.getError().message());
-  Expected<json::Value> parsed = json::parse((*buf)->getBuffer());
+  Expected<json::Value> parsed = parseJsonChecked((*buf)->getBuffer(), index);
   if (!parsed)
-    return fail(index + ": malformed JSON: " + toString(parsed.takeError()));
+    return parsed.takeError();
   const json::Object *root = parsed->getAsObject();
   const json::Object *map = root ? root->getObject("weight_map") : nullptr;
   if (!map)

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <unordered_set>
 
 namespace monocard {
 
@@ -71,12 +72,17 @@ public:
   bool run();
 
 private:
-  // Deep enough for any real file; shallow enough not to overflow the stack
-  // on hostile input.
-  static constexpr unsigned MaxDepth = 512;
+  // Real files nest at most ~10 levels; the limit keeps hostile input from
+  // overflowing the stack (the parser recurses once per level). The
+  // compiler's check (lib/Frontend/JsonLimits.cpp) uses the same number.
+  static constexpr unsigned MaxDepth = 128;
+  // Objects up to this size are checked for duplicate keys pairwise; larger
+  // ones (a tokenizer's vocabulary) through a hash set.
+  static constexpr size_t PairwiseKeyCheckMax = 16;
 
   bool parseValue(unsigned Depth);
   bool parseContainer(bool IsObject, unsigned Depth);
+  bool checkUniqueKeys(size_t Mark, const char *ObjectStart);
   bool parseString(JsonValue &Out);
   bool parseNumber(JsonValue &Out);
   bool parseLiteral(std::string_view Word, JsonValue &Out);
@@ -116,6 +122,8 @@ private:
   std::string &Error;
   char *StrOut = nullptr;         // next free byte of Doc.Strings
   std::vector<JsonValue> Scratch; // children of the open containers
+  // Scratch for checkUniqueKeys, kept to reuse its buckets.
+  std::unordered_set<std::string_view> Keys;
 };
 
 bool JsonParser::run() {
@@ -186,7 +194,9 @@ bool JsonParser::parseValue(unsigned Depth) {
 
 bool JsonParser::parseContainer(bool IsObject, unsigned Depth) {
   if (Depth >= MaxDepth)
-    return fail(P, "nesting deeper than " + std::to_string(MaxDepth));
+    return fail(P, "JSON nested deeper than " + std::to_string(MaxDepth) +
+                       " levels (beyond any real file)");
+  const char *Start = P;
   const char Close = IsObject ? '}' : ']';
   size_t Mark = Scratch.size();
   ++P; // '{' or '['
@@ -223,6 +233,8 @@ bool JsonParser::parseContainer(bool IsObject, unsigned Depth) {
       return failUnexpected(P, IsObject ? "',' or '}'" : "',' or ']'");
     }
   }
+  if (IsObject && !checkUniqueKeys(Mark, Start))
+    return false;
   JsonValue V;
   V.K = IsObject ? JsonValue::Kind::Object : JsonValue::Kind::Array;
   V.Count = static_cast<uint32_t>(Scratch.size() - Mark);
@@ -230,6 +242,34 @@ bool JsonParser::parseContainer(bool IsObject, unsigned Depth) {
   Doc.Nodes.insert(Doc.Nodes.end(), Scratch.begin() + Mark, Scratch.end());
   Scratch.resize(Mark);
   Scratch.push_back(V);
+  return true;
+}
+
+/// Rejects an object naming a key twice: a safetensors header listing a
+/// tensor twice must not silently keep one of them. Keys are compared after
+/// unescaping, so "a" and "\u0061" are the same key.
+bool JsonParser::checkUniqueKeys(size_t Mark, const char *ObjectStart) {
+  size_t NumKeys = (Scratch.size() - Mark) / 2;
+  auto Key = [&](size_t I) { return Scratch[Mark + 2 * I].asString(); };
+  auto Duplicate = [&](std::string_view K) {
+    constexpr size_t Shown = 200; // keep the message one readable line
+    std::string Quoted = jsonQuote(K.substr(0, Shown));
+    if (K.size() > Shown)
+      Quoted += "...";
+    return fail(ObjectStart, "duplicate key " + Quoted + " in the object");
+  };
+  if (NumKeys <= PairwiseKeyCheckMax) {
+    for (size_t I = 1; I < NumKeys; ++I)
+      for (size_t J = 0; J < I; ++J)
+        if (Key(I) == Key(J))
+          return Duplicate(Key(I));
+    return true;
+  }
+  Keys.clear();
+  Keys.reserve(NumKeys);
+  for (size_t I = 0; I < NumKeys; ++I)
+    if (!Keys.insert(Key(I)).second)
+      return Duplicate(Key(I));
   return true;
 }
 

@@ -22,7 +22,8 @@
 //       use(M.Key, M.Value.asInt());
 //
 // Parsing is strict: no comments, trailing commas, leading zeros, NaN, raw
-// control characters in strings, invalid UTF-8 or unpaired surrogates. Access
+// control characters in strings, invalid UTF-8, unpaired surrogates,
+// duplicate keys in an object or nesting deeper than 128 levels. Access
 // is lenient: asString()/asInt()/... on a value of another kind return an
 // empty/zero value, so callers check kind() where it matters.
 //
@@ -132,8 +133,7 @@ public:
   }
   /// The member named \p Key of an object, or nullptr if absent or if this is
   /// not an object. Linear in the number of members (iterate members() to
-  /// visit a large object). With duplicate keys the last one wins, as in
-  /// Python's json module.
+  /// visit a large object). The parser rejects duplicate keys.
   const JsonValue *find(std::string_view Key) const;
 
 private:
