@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build git
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22
+  libclang-rt-22-dev
   python3 python3-numpy
 )
 missing=()
