@@ -9,3 +9,12 @@ func.func @a() -> (tensor<4xf32>, tensor<4xf16>) {
   return %x, %y : tensor<4xf32>, tensor<4xf16>
 }
 // ALIGN: alignment must be a power of two, got 48
+
+// -----
+
+// 2^61 f32s: the packed offset would wrap past 2^63.
+func.func @b() -> tensor<2305843009213693952xf32> {
+  // expected-error @+1 {{param 'big' of type 'tensor<2305843009213693952xf32>' takes the weights past 64-bit sizes}}
+  %x = tfm.param @big : tensor<2305843009213693952xf32>
+  return %x : tensor<2305843009213693952xf32>
+}
