@@ -16,6 +16,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace llvm;
 using namespace monocard;
@@ -50,11 +51,11 @@ std::string jsonText(const json::Value &v) {
   return s;
 }
 
+/// A limit as a person writes it: 0, 1, 1e+12.
 std::string numText(double d) {
-  std::string s;
-  raw_string_ostream os(s);
-  os << d;
-  return s;
+  char buf[32];
+  snprintf(buf, sizeof buf, "%g", d);
+  return buf;
 }
 
 /// Reads fields of one JSON object, turning every problem into an Error that
