@@ -472,3 +472,29 @@ func.func @pair_rows_wrap(%x: tensor<1x16xf32>) {
   %w = tfm.param @w {pair_rows = array<i64: 9223372036854775800, 8, 2>} : tensor<8x16xf32>
   return
 }
+
+// -----
+
+func.func @param_bytes_wrap() {
+  // expected-error @+1 {{result 'tensor<4611686018427387904x4xf32>' overflows 64-bit sizes}}
+  %w = tfm.param @w : tensor<4611686018427387904x4xf32>
+  return
+}
+
+// -----
+
+func.func @kv_cache_bytes_wrap() {
+  // expected-error @+1 {{cache 'tensor<4096x1099511627776x4096xf32>' overflows 64-bit sizes}}
+  %k = tfm.kv_cache key[0] : tensor<4096x1099511627776x4096xf32>
+  return
+}
+
+// -----
+
+// The lowering tabulates head_dim / 2 frequencies: 2^61 of them once ran
+// the compiler out of memory.
+func.func @rope_head_dim_huge(%x: tensor<1x1x4611686018427387904xf32>, %p: index) {
+  // expected-error @+1 {{head dim 4611686018427387904 exceeds 2^16, beyond any real model}}
+  %y = tfm.rope %x[%p] {theta = 10000.0 : f64} : tensor<1x1x4611686018427387904xf32>
+  return
+}

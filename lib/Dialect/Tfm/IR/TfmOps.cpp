@@ -35,6 +35,18 @@ LogicalResult checkStatic(Operation *op, StringRef what, Value value) {
   return success();
 }
 
+/// Checks that a static tensor's bytes fit int64: params and KV caches are
+/// laid out by byte offsets, and a shape near 2^62 must not wrap there.
+LogicalResult checkBytes(Operation *op, StringRef what, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t eltBytes = (type.getElementTypeBitWidth() + 7) / 8;
+  std::optional<int64_t> n = monocard::checkedProduct(type.getShape());
+  if (!n || !monocard::checkedProduct({*n, eltBytes}))
+    return op->emitOpError() << what << " " << type
+                             << " overflows 64-bit sizes";
+  return success();
+}
+
 /// Checks that `a` and `b` have the same element type.
 LogicalResult checkSameElementType(Operation *op, StringRef whatA, Value a,
                                    StringRef whatB, Value b) {
@@ -69,6 +81,10 @@ ArrayRef<int64_t> leadingShape(Value v) {
   return cast<ShapedType>(v.getType()).getShape().drop_back();
 }
 
+// Lowerings build a table of head_dim / 2 RoPE frequencies at compile time;
+// real head dims are at most 256.
+constexpr int64_t kMaxRopeHeadDim = 1 << 16;
+
 /// RoPE's base: the inverse frequencies are theta^(-2i/d), meaningless for
 /// theta <= 0 and all 0 (no rotation) for an infinite one.
 LogicalResult checkTheta(Operation *op, APFloat theta) {
@@ -84,7 +100,8 @@ LogicalResult checkTheta(Operation *op, APFloat theta) {
 
 LogicalResult ParamOp::verify() {
   auto tensor = dyn_cast<RankedTensorType>(getType());
-  if (tensor && failed(checkStatic(*this, "result", getResult())))
+  if (tensor && (failed(checkStatic(*this, "result", getResult())) ||
+                 failed(checkBytes(*this, "result", getResult()))))
     return failure();
   if (getSourcesAttr() && getSourcesAttr().empty())
     return emitOpError() << "sources must name at least one tensor";
@@ -127,7 +144,8 @@ SmallVector<StringRef> ParamOp::getSourceNames() {
 
 LogicalResult KvCacheOp::verify() {
   if (failed(checkRank(*this, "cache", getResult(), 3)) ||
-      failed(checkStatic(*this, "cache", getResult())))
+      failed(checkStatic(*this, "cache", getResult())) ||
+      failed(checkBytes(*this, "cache", getResult())))
     return failure();
   return success();
 }
@@ -239,6 +257,9 @@ LogicalResult RopeOp::verify() {
   int64_t headDim = getInput().getType().getDimSize(2);
   if (ShapedType::isDynamic(headDim) || headDim % 2 != 0)
     return emitOpError() << "head dim must be even, got " << headDim;
+  if (headDim > kMaxRopeHeadDim)
+    return emitOpError() << "head dim " << headDim
+                         << " exceeds 2^16, beyond any real model";
   return checkTheta(*this, getTheta());
 }
 
@@ -406,6 +427,9 @@ LogicalResult FusedQkvOp::verify() {
           dh = getHeadDim();
   if (dh <= 0 || dh % 2 != 0)
     return emitOpError() << "head dim must be even and positive, got " << dh;
+  if (dh > kMaxRopeHeadDim)
+    return emitOpError() << "head dim " << dh
+                         << " exceeds 2^16, beyond any real model";
   // The cache is static, so kvHeads >= 0; zero would divide by zero here
   // and in the lowering's GQA group size.
   if (heads <= 0 || kvHeads <= 0)
