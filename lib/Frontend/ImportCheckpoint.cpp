@@ -254,8 +254,8 @@ llvm::Error checkSizes(const ModelConfig &cfg, const ImportOptions &opts,
   if (!kv)
     return fail(dir + ": KV cache (" + Twine(cfg.numLayers) + " layers x 2 x " +
                 Twine(cfg.numKvHeads) + " kv heads x " +
-                Twine(kvCapacity(opts)) + " positions x " +
-                Twine(cfg.headDim) + " head_dim) overflows 64-bit sizes");
+                Twine(kvCapacity(opts)) + " positions x " + Twine(cfg.headDim) +
+                " head_dim) overflows 64-bit sizes");
   std::optional<uint64_t> total = 0;
   for (const ExpectedTensor &e : expectedTensors(cfg)) {
     std::optional<int64_t> n = checkedProduct(e.shape);

@@ -33,12 +33,12 @@ struct Limit {
 // 16k-53k, 126 layers, 128 heads, vocab 256k, 1M positions, head_dim 256).
 // They keep every size product the compiler forms from the config (weights,
 // KV cache, RoPE tables) far from 2^63.
-constexpr Limit kMaxWidth = {1 << 20, "2^20"};       // hidden, intermediate
+constexpr Limit kMaxWidth = {1 << 20, "2^20"}; // hidden, intermediate
 constexpr Limit kMaxLayers = {1 << 12, "2^12"};
-constexpr Limit kMaxHeads = {1 << 12, "2^12"};       // query and KV heads
+constexpr Limit kMaxHeads = {1 << 12, "2^12"}; // query and KV heads
 constexpr Limit kMaxHeadDim = {1 << 12, "2^12"};
 constexpr Limit kMaxVocab = {1 << 24, "2^24"};
-constexpr Limit kMaxPositions = {1 << 24, "2^24"};   // also sliding_window
+constexpr Limit kMaxPositions = {1 << 24, "2^24"};
 constexpr Limit kMaxTokenId = {(int64_t(1) << 31) - 1, "2^31-1"};
 constexpr double kMaxRopeTheta = 1e12;
 constexpr double kMaxRopeFactor = 1 << 20;
@@ -70,6 +70,11 @@ public:
     return createStringError(inconvertibleErrorCode(), path + ": " + msg);
   }
 
+  /// "field 'rope_scaling.factor'"
+  std::string field(StringRef key) const {
+    return ("field '" + prefix + key + "'").str();
+  }
+
   bool has(StringRef key) const {
     const json::Value *v = obj.get(key);
     return v && v->kind() != json::Value::Null;
@@ -81,17 +86,16 @@ public:
   Expected<int64_t> integer(StringRef key, int64_t lo, Limit hi) const {
     const json::Value *v = obj.get(key);
     if (!v || v->kind() == json::Value::Null)
-      return fail("missing field '" + prefix + key + "'");
+      return fail("missing " + field(key));
     std::optional<int64_t> i = exactInt64(*v);
     if (!i)
-      return fail("field '" + prefix + key + "' must be an integer, got " +
-                  jsonText(*v));
+      return fail(field(key) + " must be an integer, got " + jsonText(*v));
     if (*i < lo)
-      return fail("field '" + prefix + key + "' must be " +
-                  (lo == 1 ? std::string("> 0") : ">= " + std::to_string(lo)) + ", got " +
-                  Twine(*i));
+      return fail(field(key) + " must be " +
+                  (lo == 1 ? std::string("> 0") : ">= " + std::to_string(lo)) +
+                  ", got " + Twine(*i));
     if (*i > hi.value)
-      return fail("field '" + prefix + key + "' is " + Twine(*i) + ", beyond any " +
+      return fail(field(key) + " is " + Twine(*i) + ", beyond any " +
                   "real model (limit " + hi.text + ")");
     return *i;
   }
@@ -113,14 +117,14 @@ public:
       return dflt;
     std::optional<double> d = v->getAsNumber();
     if (!d)
-      return fail("field '" + prefix + key + "' must be a number");
+      return fail(field(key) + " must be a number");
     if (!std::isfinite(*d))
-      return fail("field '" + prefix + key + "' must be finite, got " + jsonText(*v));
+      return fail(field(key) + " must be finite, got " + jsonText(*v));
     if (loInclusive ? *d < lo : *d <= lo)
-      return fail("field '" + prefix + key + "' must be " + (loInclusive ? ">= " : "> ") +
+      return fail(field(key) + " must be " + (loInclusive ? ">= " : "> ") +
                   numText(lo) + ", got " + jsonText(*v));
     if (*d > hi)
-      return fail("field '" + prefix + key + "' is " + jsonText(*v) +
+      return fail(field(key) + " is " + jsonText(*v) +
                   ", beyond any real model (limit " + numText(hi) + ")");
     return *d;
   }
@@ -131,7 +135,7 @@ public:
       return dflt;
     if (std::optional<bool> b = v->getAsBoolean())
       return *b;
-    return fail("field '" + prefix + key + "' must be true or false");
+    return fail(field(key) + " must be true or false");
   }
 
   Expected<std::string> string(StringRef key, StringRef dflt) const {
@@ -140,7 +144,7 @@ public:
       return dflt.str();
     if (std::optional<StringRef> s = v->getAsString())
       return s->str();
-    return fail("field '" + prefix + key + "' must be a string");
+    return fail(field(key) + " must be a string");
   }
 
   /// A token id, or the first of a list of them (eos may be a list).
@@ -153,7 +157,7 @@ public:
         if (std::optional<int64_t> i = exactInt64(a->front()))
           if (*i >= 0 && *i <= kMaxTokenId.value)
             return *i;
-      return fail("field '" + prefix + key + "' must be a token id or a list of them");
+      return fail(field(key) + " must be a token id or a list of them");
     }
     return integer(key, 0, kMaxTokenId);
   }
@@ -312,8 +316,7 @@ Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
   }
   if (useWindow && f.has("sliding_window")) {
     // Only compared with --max-seq, never multiplied: any int64 is safe.
-    Expected<int64_t> w =
-        f.positive("sliding_window", {INT64_MAX, "2^63-1"});
+    Expected<int64_t> w = f.positive("sliding_window", {INT64_MAX, "2^63-1"});
     if (!w)
       return w.takeError();
     cfg.slidingWindow = *w;

@@ -42,8 +42,8 @@ LogicalResult checkBytes(Operation *op, StringRef what, Value value) {
   int64_t eltBytes = (type.getElementTypeBitWidth() + 7) / 8;
   std::optional<int64_t> n = monocard::checkedProduct(type.getShape());
   if (!n || !monocard::checkedProduct({*n, eltBytes}))
-    return op->emitOpError() << what << " " << type
-                             << " overflows 64-bit sizes";
+    return op->emitOpError()
+           << what << " " << type << " overflows 64-bit sizes";
   return success();
 }
 
@@ -126,8 +126,7 @@ LogicalResult ParamOp::verify() {
     if (count > shape[0] || start > shape[0] - count)
       return emitOpError() << "pair_rows range [" << start << ", "
                            << uint64_t(start) + uint64_t(count)
-                           << ") is outside the "
-                           << shape[0] << " rows";
+                           << ") is outside the " << shape[0] << " rows";
   }
   return success();
 }
@@ -445,13 +444,12 @@ LogicalResult FusedQkvOp::verify() {
     rows.reset();
   if (!rows || !kvRows)
     return emitOpError() << heads << " query and 2x" << kvHeads
-                         << " KV heads of " << dh
-                         << " overflow 64-bit sizes";
+                         << " KV heads of " << dh << " overflow 64-bit sizes";
   int64_t n = cast<ShapedType>(getWeight().getType()).getDimSize(0);
   if (n != *rows)
     return emitOpError() << "weight has " << n << " rows, but " << heads
-                         << " query and 2x" << kvHeads << " KV heads of "
-                         << dh << " need " << *rows;
+                         << " query and 2x" << kvHeads << " KV heads of " << dh
+                         << " need " << *rows;
   int64_t t = getQuery().getType().getDimSize(0);
   int64_t capacity = getKeyCache().getType().getDimSize(1);
   if (t > capacity)
