@@ -14,6 +14,7 @@
 
 #include "monocard/Frontend/ImportCheckpoint.h"
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
+#include "monocard/Frontend/CheckedSize.h"
 #include "monocard/Frontend/ModelTensors.h"
 #include "monocard/Frontend/SafetensorsIndex.h"
 
@@ -32,6 +33,8 @@ using namespace monocard;
 namespace tfm = monocard::tfm;
 
 namespace {
+
+constexpr int64_t kMaxImportSeq = int64_t(1) << 24;
 
 /// KV positions: --max-seq rounded up to whole prefill chunks, so that the
 /// padded rows of the last chunk still land inside the cache. The launcher
@@ -238,6 +241,34 @@ llvm::Error checkTensors(const ModelConfig &cfg,
   return llvm::Error::success();
 }
 
+/// Every size the compiled model derives from the config must fit int64
+/// (MLIR shapes, buffer offsets): the config limits keep each factor small,
+/// but their products (all layers' weights, the KV cache) are checked here,
+/// before anything is built from them. Sized as f32, the widest dtype.
+llvm::Error checkSizes(const ModelConfig &cfg, const ImportOptions &opts,
+                       StringRef dir) {
+  constexpr int64_t kWidest = 4;
+  std::optional<int64_t> kv =
+      checkedProduct({cfg.numLayers, 2, cfg.numKvHeads, kvCapacity(opts),
+                      cfg.headDim, kWidest});
+  if (!kv)
+    return fail(dir + ": KV cache (" + Twine(cfg.numLayers) + " layers x 2 x " +
+                Twine(cfg.numKvHeads) + " kv heads x " +
+                Twine(kvCapacity(opts)) + " positions x " + Twine(cfg.headDim) +
+                " head_dim) overflows 64-bit sizes");
+  std::optional<uint64_t> total = 0;
+  for (const ExpectedTensor &e : expectedTensors(cfg)) {
+    std::optional<int64_t> n = checkedProduct(e.shape);
+    std::optional<uint64_t> bytes =
+        n ? checkedMul(uint64_t(*n), kWidest) : std::nullopt;
+    total = total && bytes ? checkedAdd(*total, *bytes) : std::nullopt;
+    if (!total || *total > uint64_t(INT64_MAX))
+      return fail(dir + ": the weights overflow 64-bit sizes at tensor '" +
+                  e.name + "' " + shapeString(e.shape));
+  }
+  return llvm::Error::success();
+}
+
 } // namespace
 
 OwningOpRef<ModuleOp> monocard::buildStepFunctions(MLIRContext *ctx,
@@ -280,6 +311,9 @@ monocard::importCheckpoint(MLIRContext *ctx, StringRef dir,
     return cfg.takeError();
   if (opts.maxSeq <= 0 || opts.prefillChunk <= 0)
     return fail("--max-seq and --prefill-chunk must be > 0");
+  // kvCapacity rounds up by a chunk: keep that sum far from wrapping.
+  if (opts.maxSeq > kMaxImportSeq || opts.prefillChunk > kMaxImportSeq)
+    return fail("--max-seq and --prefill-chunk must be <= 2^24");
   if (opts.maxSeq > cfg->maxPositionEmbeddings)
     return fail("--max-seq " + Twine(opts.maxSeq) +
                 " exceeds the model's max_position_embeddings (" +
@@ -288,6 +322,8 @@ monocard::importCheckpoint(MLIRContext *ctx, StringRef dir,
     return fail(dir + ": sliding_window (" + Twine(*cfg->slidingWindow) +
                 ") is shorter than --max-seq " + Twine(opts.maxSeq) +
                 "; sliding-window attention is not supported");
+  if (llvm::Error e = checkSizes(*cfg, opts, dir))
+    return std::move(e);
   llvm::Expected<llvm::StringMap<TensorInfo>> tensors =
       readSafetensorsIndex(dir);
   if (!tensors)

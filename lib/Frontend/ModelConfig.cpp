@@ -7,26 +7,73 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Frontend/ModelConfig.h"
+#include "monocard/Frontend/JsonInteger.h"
 #include "monocard/Frontend/JsonLimits.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstdio>
 
 using namespace llvm;
 using namespace monocard;
 
 namespace {
 
+/// An upper bound and how messages write it.
+struct Limit {
+  int64_t value;
+  const char *text;
+};
+
+// Generous limits: the largest real models are about 16x below each (hidden
+// 16k-53k, 126 layers, 128 heads, vocab 256k, 1M positions, head_dim 256).
+// They keep every size product the compiler forms from the config (weights,
+// KV cache, RoPE tables) far from 2^63.
+constexpr Limit kMaxWidth = {1 << 20, "2^20"}; // hidden, intermediate
+constexpr Limit kMaxLayers = {1 << 12, "2^12"};
+constexpr Limit kMaxHeads = {1 << 12, "2^12"}; // query and KV heads
+constexpr Limit kMaxHeadDim = {1 << 12, "2^12"};
+constexpr Limit kMaxVocab = {1 << 24, "2^24"};
+constexpr Limit kMaxPositions = {1 << 24, "2^24"};
+constexpr Limit kMaxTokenId = {(int64_t(1) << 31) - 1, "2^31-1"};
+constexpr double kMaxRopeTheta = 1e12;
+constexpr double kMaxRopeFactor = 1 << 20;
+
+/// A JSON value as config.json spells it (1e+19, not an integer).
+std::string jsonText(const json::Value &v) {
+  std::string s;
+  raw_string_ostream os(s);
+  os << v;
+  return s;
+}
+
+/// A limit as a person writes it: 0, 1, 1e+12.
+std::string numText(double d) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%g", d);
+  return buf;
+}
+
 /// Reads fields of one JSON object, turning every problem into an Error that
 /// names the file and the field.
 class FieldReader {
 public:
-  FieldReader(const json::Object &obj, StringRef path) : obj(obj), path(path) {}
+  /// `prefix` names the enclosing object in messages ("rope_scaling.").
+  FieldReader(const json::Object &obj, StringRef path, StringRef prefix = "")
+      : obj(obj), path(path), prefix(prefix) {}
 
   Error fail(const Twine &msg) const {
     return createStringError(inconvertibleErrorCode(), path + ": " + msg);
+  }
+
+  /// "field 'rope_scaling.factor'"
+  std::string field(StringRef key) const {
+    return ("field '" + prefix + key + "'").str();
   }
 
   bool has(StringRef key) const {
@@ -34,33 +81,53 @@ public:
     return v && v->kind() != json::Value::Null;
   }
 
-  Expected<int64_t> integer(StringRef key) const {
+  /// The one way integers are read: an integer-valued number that fits
+  /// int64 and lies in [lo, hi]. Upper bounds sit far beyond any real model;
+  /// they exist so that sizes multiplied later cannot wrap around 2^64.
+  Expected<int64_t> integer(StringRef key, int64_t lo, Limit hi) const {
     const json::Value *v = obj.get(key);
     if (!v || v->kind() == json::Value::Null)
-      return fail("missing field '" + key + "'");
-    if (std::optional<int64_t> i = v->getAsInteger())
-      return *i;
-    return fail("field '" + key + "' must be an integer");
+      return fail("missing " + field(key));
+    std::optional<int64_t> i = exactInt64(*v);
+    if (!i)
+      return fail(field(key) + " must be an integer, got " + jsonText(*v));
+    if (*i < lo)
+      return fail(field(key) + " must be " +
+                  (lo == 1 ? std::string("> 0") : ">= " + std::to_string(lo)) +
+                  ", got " + Twine(*i));
+    if (*i > hi.value)
+      return fail(field(key) + " is " + Twine(*i) + ", beyond any " +
+                  "real model (limit " + hi.text + ")");
+    return *i;
   }
 
-  Expected<int64_t> positive(StringRef key) const {
-    Expected<int64_t> i = integer(key);
-    if (i && *i <= 0)
-      return fail("field '" + key + "' must be > 0, got " + Twine(*i));
-    return i;
+  Expected<int64_t> positive(StringRef key, Limit hi) const {
+    return integer(key, 1, hi);
   }
 
-  Expected<int64_t> integerOr(StringRef key, int64_t dflt) const {
-    return has(key) ? integer(key) : Expected<int64_t>(dflt);
+  Expected<int64_t> positiveOr(StringRef key, int64_t dflt, Limit hi) const {
+    return has(key) ? positive(key, hi) : Expected<int64_t>(dflt);
   }
 
-  Expected<double> number(StringRef key, double dflt) const {
+  /// The one way floats are read: finite and in (lo, hi] (or [lo, hi] when
+  /// `loInclusive`); NaN and infinities never reach the math.
+  Expected<double> number(StringRef key, double dflt, double lo, double hi,
+                          bool loInclusive = false) const {
     const json::Value *v = obj.get(key);
     if (!v || v->kind() == json::Value::Null)
       return dflt;
-    if (std::optional<double> d = v->getAsNumber())
-      return *d;
-    return fail("field '" + key + "' must be a number");
+    std::optional<double> d = v->getAsNumber();
+    if (!d)
+      return fail(field(key) + " must be a number");
+    if (!std::isfinite(*d))
+      return fail(field(key) + " must be finite, got " + jsonText(*v));
+    if (loInclusive ? *d < lo : *d <= lo)
+      return fail(field(key) + " must be " + (loInclusive ? ">= " : "> ") +
+                  numText(lo) + ", got " + jsonText(*v));
+    if (*d > hi)
+      return fail(field(key) + " is " + jsonText(*v) +
+                  ", beyond any real model (limit " + numText(hi) + ")");
+    return *d;
   }
 
   Expected<bool> boolean(StringRef key, bool dflt) const {
@@ -69,7 +136,7 @@ public:
       return dflt;
     if (std::optional<bool> b = v->getAsBoolean())
       return *b;
-    return fail("field '" + key + "' must be true or false");
+    return fail(field(key) + " must be true or false");
   }
 
   Expected<std::string> string(StringRef key, StringRef dflt) const {
@@ -78,7 +145,7 @@ public:
       return dflt.str();
     if (std::optional<StringRef> s = v->getAsString())
       return s->str();
-    return fail("field '" + key + "' must be a string");
+    return fail(field(key) + " must be a string");
   }
 
   /// A token id, or the first of a list of them (eos may be a list).
@@ -88,21 +155,23 @@ public:
       return -1;
     if (const json::Array *a = v->getAsArray()) {
       if (!a->empty())
-        if (std::optional<int64_t> i = a->front().getAsInteger())
-          return *i;
-      return fail("field '" + key + "' must be a token id or a list of them");
+        if (std::optional<int64_t> i = exactInt64(a->front()))
+          if (*i >= 0 && *i <= kMaxTokenId.value)
+            return *i;
+      return fail(field(key) + " must be a token id or a list of them");
     }
-    return integer(key);
+    return integer(key, 0, kMaxTokenId);
   }
 
 private:
   const json::Object &obj;
   StringRef path;
+  StringRef prefix;
 };
 
 Error parseRopeScaling(const json::Object &obj, StringRef path,
-                       ModelConfig &cfg) {
-  FieldReader rs(obj, path);
+                       StringRef prefix, ModelConfig &cfg) {
+  FieldReader rs(obj, path, prefix);
   // Older configs say "type", newer ones "rope_type".
   Expected<std::string> type = rs.string("rope_type", "");
   if (!type)
@@ -119,10 +188,13 @@ Error parseRopeScaling(const json::Object &obj, StringRef path,
     return rs.fail("unsupported rope_scaling type '" + *type +
                    "' (supported: llama3)");
   Llama3RopeScaling s;
-  Expected<double> factor = rs.number("factor", -1);
-  Expected<double> low = rs.number("low_freq_factor", -1);
-  Expected<double> high = rs.number("high_freq_factor", -1);
-  Expected<int64_t> orig = rs.integer("original_max_position_embeddings");
+  // -1 marks a missing factor; the combined check below reports it.
+  Expected<double> factor =
+      rs.number("factor", -1, 1, kMaxRopeFactor, /*loInclusive=*/true);
+  Expected<double> low = rs.number("low_freq_factor", -1, 0, kMaxRopeFactor);
+  Expected<double> high = rs.number("high_freq_factor", -1, 0, kMaxRopeFactor);
+  Expected<int64_t> orig =
+      rs.positive("original_max_position_embeddings", kMaxPositions);
   if (!factor)
     return factor.takeError();
   if (!low)
@@ -176,15 +248,18 @@ Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
       return v.takeError();                                                    \
     cfg.field = *v;                                                            \
   } while (false)
-  READ(hiddenSize, f.positive("hidden_size"));
-  READ(intermediateSize, f.positive("intermediate_size"));
-  READ(numLayers, f.positive("num_hidden_layers"));
-  READ(numHeads, f.positive("num_attention_heads"));
-  READ(numKvHeads, f.integerOr("num_key_value_heads", cfg.numHeads));
-  READ(vocabSize, f.positive("vocab_size"));
-  READ(maxPositionEmbeddings, f.integerOr("max_position_embeddings", 2048));
-  READ(rmsNormEps, f.number("rms_norm_eps", 1e-6));
-  READ(ropeTheta, f.number("rope_theta", 10000.0));
+  READ(hiddenSize, f.positive("hidden_size", kMaxWidth));
+  READ(intermediateSize, f.positive("intermediate_size", kMaxWidth));
+  READ(numLayers, f.positive("num_hidden_layers", kMaxLayers));
+  READ(numHeads, f.positive("num_attention_heads", kMaxHeads));
+  READ(numKvHeads,
+       f.positiveOr("num_key_value_heads", cfg.numHeads, kMaxHeads));
+  READ(vocabSize, f.positive("vocab_size", kMaxVocab));
+  READ(maxPositionEmbeddings,
+       f.positiveOr("max_position_embeddings", 2048, kMaxPositions));
+  // eps is added to a mean of squares: 1 or more would swamp it.
+  READ(rmsNormEps, f.number("rms_norm_eps", 1e-6, 0, 1));
+  READ(ropeTheta, f.number("rope_theta", 10000.0, 0, kMaxRopeTheta));
   READ(tieWordEmbeddings, f.boolean("tie_word_embeddings", false));
   READ(bosTokenId, f.tokenId("bos_token_id"));
   READ(eosTokenId, f.tokenId("eos_token_id"));
@@ -195,7 +270,7 @@ Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
                   ") must be a multiple of num_key_value_heads (" +
                   Twine(cfg.numKvHeads) + ")");
   if (f.has("head_dim")) {
-    Expected<int64_t> hd = f.positive("head_dim");
+    Expected<int64_t> hd = f.positive("head_dim", kMaxHeadDim);
     if (!hd)
       return hd.takeError();
     cfg.headDim = *hd;
@@ -208,10 +283,6 @@ Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
   }
   if (cfg.headDim % 2 != 0)
     return f.fail("head_dim (" + Twine(cfg.headDim) + ") must be even");
-  if (cfg.rmsNormEps <= 0)
-    return f.fail("field 'rms_norm_eps' must be > 0");
-  if (cfg.ropeTheta <= 0)
-    return f.fail("field 'rope_theta' must be > 0");
 
   Expected<std::string> act = f.string("hidden_act", "silu");
   if (!act)
@@ -243,7 +314,8 @@ Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
     useWindow = *use;
   }
   if (useWindow && f.has("sliding_window")) {
-    Expected<int64_t> w = f.positive("sliding_window");
+    // Only compared with --max-seq, never multiplied: any int64 is safe.
+    Expected<int64_t> w = f.positive("sliding_window", {INT64_MAX, "2^63-1"});
     if (!w)
       return w.takeError();
     cfg.slidingWindow = *w;
@@ -259,15 +331,14 @@ Expected<ModelConfig> monocard::parseModelConfig(StringRef text,
     if (!rsObj)
       return f.fail("field '" + key + "' must be an object or null");
     if (key == "rope_parameters" && !f.has("rope_theta")) {
-      Expected<double> theta = FieldReader(*rsObj, path).number("rope_theta",
-                                                                10000.0);
+      Expected<double> theta =
+          FieldReader(*rsObj, path, "rope_parameters.")
+              .number("rope_theta", 10000.0, 0, kMaxRopeTheta);
       if (!theta)
         return theta.takeError();
-      if (*theta <= 0)
-        return f.fail("field 'rope_theta' must be > 0");
       cfg.ropeTheta = *theta;
     }
-    if (Error e = parseRopeScaling(*rsObj, path, cfg))
+    if (Error e = parseRopeScaling(*rsObj, path, (key + ".").str(), cfg))
       return std::move(e);
   }
   return cfg;

@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Frontend/SafetensorsIndex.h"
+#include "monocard/Frontend/CheckedSize.h"
+#include "monocard/Frontend/JsonInteger.h"
 #include "monocard/Frontend/JsonLimits.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -31,6 +33,13 @@ static uint64_t dtypeBytes(StringRef dtype) {
       .Cases({"F16", "BF16", "I16", "U16"}, 2)
       .Cases({"I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2"}, 1)
       .Default(0);
+}
+
+static std::string shapeText(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
 }
 
 // Headers above this are corrupt, not large: a 100k-tensor model needs ~10 MB.
@@ -88,16 +97,21 @@ Error monocard::readSafetensorsHeader(StringRef path,
     TensorInfo info;
     info.dtype = dtype->str();
     info.file = path.str();
-    uint64_t numel = 1;
+    // Sizes are checked products: a shape near 2^62 must not wrap into a
+    // small byte count that happens to match the offsets.
+    std::optional<uint64_t> bytes = elemBytes;
     for (const json::Value &d : *shape) {
-      std::optional<int64_t> dim = d.getAsInteger();
+      std::optional<int64_t> dim = exactInt64(d);
       if (!dim || *dim < 0)
         return bad("shape must be a list of non-negative integers");
       info.shape.push_back(*dim);
-      numel *= uint64_t(*dim);
+      bytes = bytes ? checkedMul(*bytes, uint64_t(*dim)) : std::nullopt;
     }
-    std::optional<int64_t> begin = (*offsets)[0].getAsInteger();
-    std::optional<int64_t> end = (*offsets)[1].getAsInteger();
+    if (!bytes || !checkedProduct(info.shape))
+      return bad("shape " + shapeText(info.shape) + " of " + *dtype +
+                 " overflows 64-bit sizes");
+    std::optional<int64_t> begin = exactInt64((*offsets)[0]);
+    std::optional<int64_t> end = exactInt64((*offsets)[1]);
     if (!begin || !end || *begin < 0 || *end < *begin)
       return bad("data_offsets must be [begin, end] with begin <= end");
     info.begin = *begin;
@@ -106,10 +120,9 @@ Error monocard::readSafetensorsHeader(StringRef path,
       return bad("data_offsets [" + Twine(info.begin) + ", " +
                  Twine(info.end) + "] run past the end of the file (" +
                  Twine(dataSize) + " data bytes)");
-    if (info.end - info.begin != numel * elemBytes)
+    if (info.end - info.begin != *bytes)
       return bad("data_offsets span " + Twine(info.end - info.begin) +
-                 " bytes but shape and dtype need " +
-                 Twine(numel * elemBytes));
+                 " bytes but shape and dtype need " + Twine(*bytes));
     ranges.push_back({{info.begin, info.end}, name.str()});
     if (!tensors.try_emplace(name, std::move(info)).second)
       return bad("appears in more than one file");

@@ -178,6 +178,13 @@ std::string checkOptions(const monocard::CompileTarget *t, StringRef stage) {
     return "--quant must be none, int8 or int4, got '" + quant + "'";
   if (group <= 0)
     return "--group must be positive, got " + std::to_string(group);
+  // The KV cache and the prefill buffers are sized from these: the bounds
+  // are far past any real context yet keep those sizes from wrapping.
+  if (maxSeq <= 0 || maxSeq > (int64_t(1) << 24))
+    return "--max-seq must be in [1, 2^24], got " + std::to_string(maxSeq);
+  if (prefillChunk <= 0 || prefillChunk > (int64_t(1) << 16))
+    return "--prefill-chunk must be in [1, 2^16], got " +
+           std::to_string(prefillChunk);
   if (Expected<monocard::cuda::TargetDescription> gpu =
           monocard::cuda::lookupTarget(gpuName);
       !gpu)

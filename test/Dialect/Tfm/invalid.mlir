@@ -392,3 +392,109 @@ func.func @fused_qkv_groups(%x: tensor<1x16xf32>, %w: tensor<40x16xf32>, %kc: te
 func.func @qweight_kinds(%w: !tfm.qweight<8x16xi4, group = 8, scale = i8>) {
   return
 }
+
+// -----
+
+// A KV cache of zero heads once divided by zero (SIGFPE) in the verifier.
+func.func @fused_qkv_zero_kv_heads(%x: tensor<1x16xf32>, %w: tensor<16x16xf32>, %kc: tensor<0x8x8xf32>, %vc: tensor<0x8x8xf32>, %pos: index) {
+  // expected-error @+1 {{needs at least one query and one KV head, got 2 and 0}}
+  %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<16x16xf32>, tensor<0x8x8xf32> -> tensor<1x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @fused_qkv_zero_heads(%x: tensor<1x16xf32>, %w: tensor<16x16xf32>, %kc: tensor<1x8x8xf32>, %vc: tensor<1x8x8xf32>, %pos: index) {
+  // expected-error @+1 {{needs at least one query and one KV head, got 0 and 1}}
+  %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<16x16xf32>, tensor<1x8x8xf32> -> tensor<1x0x8xf32>
+  return
+}
+
+// -----
+
+func.func @fused_qkv_zero_head_dim(%x: tensor<1x16xf32>, %w: tensor<16x16xf32>, %kc: tensor<1x8x0xf32>, %vc: tensor<1x8x0xf32>, %pos: index) {
+  // expected-error @+1 {{head dim must be even and positive, got 0}}
+  %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<16x16xf32>, tensor<1x8x0xf32> -> tensor<1x2x0xf32>
+  return
+}
+
+// -----
+
+// (2^61 + 2) * 8 wraps to 16, the weight's row count: it must not verify.
+func.func @fused_qkv_rows_wrap(%x: tensor<1x16xf32>, %w: tensor<16x16xf32>, %kc: tensor<1x8x8xf32>, %vc: tensor<1x8x8xf32>, %pos: index) {
+  // expected-error @+1 {{2305843009213693952 query and 2x1 KV heads of 8 overflow 64-bit sizes}}
+  %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 1.0e4 : f64} : tensor<1x16xf32>, tensor<16x16xf32>, tensor<1x8x8xf32> -> tensor<1x2305843009213693952x8xf32>
+  return
+}
+
+// -----
+
+func.func @fused_qkv_theta_inf(%x: tensor<1x32xf32>, %w: tensor<32x32xf32>, %kc: tensor<1x8x8xf32>, %vc: tensor<1x8x8xf32>, %pos: index) {
+  // expected-error @+1 {{theta must be finite}}
+  %q, %k, %v = tfm.fused_qkv %x, %w into %kc, %vc[%pos] {theta = 0x7FF0000000000000 : f64} : tensor<1x32xf32>, tensor<32x32xf32>, tensor<1x8x8xf32> -> tensor<1x2x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_zero_kv_heads(%q: tensor<3x4x16xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<0x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<0x32x16xf32>
+  // expected-error @+1 {{number of query heads (4) must be a multiple of the number of KV heads (0)}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.25 : f64} : tensor<3x4x16xf32>, tensor<0x32x16xf32>, tensor<0x32x16xf32> -> tensor<3x4x16xf32>
+  return
+}
+
+// -----
+
+// Zero query heads pass `0 % kv == 0` but leave a GQA group of 0.
+func.func @attention_zero_heads(%q: tensor<3x0x16xf32>, %p: index) {
+  %k = tfm.kv_cache key[0] : tensor<2x32x16xf32>
+  %v = tfm.kv_cache value[0] : tensor<2x32x16xf32>
+  // expected-error @+1 {{number of query heads (0) must be a multiple of the number of KV heads (2)}}
+  %a = tfm.attention %q, %k, %v[%p] {scale = 0.25 : f64} : tensor<3x0x16xf32>, tensor<2x32x16xf32>, tensor<2x32x16xf32> -> tensor<3x0x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_theta_inf(%x: tensor<3x4x16xf32>, %p: index) {
+  // expected-error @+1 {{theta must be finite}}
+  %y = tfm.rope %x[%p] {theta = 0x7FF0000000000000 : f64} : tensor<3x4x16xf32>
+  return
+}
+
+// -----
+
+// start + count wraps negative: the range check must not be fooled.
+func.func @pair_rows_wrap(%x: tensor<1x16xf32>) {
+  // expected-error @+1 {{pair_rows range [9223372036854775800, 9223372036854775808) is outside the 8 rows}}
+  %w = tfm.param @w {pair_rows = array<i64: 9223372036854775800, 8, 2>} : tensor<8x16xf32>
+  return
+}
+
+// -----
+
+func.func @param_bytes_wrap() {
+  // expected-error @+1 {{result 'tensor<4611686018427387904x4xf32>' overflows 64-bit sizes}}
+  %w = tfm.param @w : tensor<4611686018427387904x4xf32>
+  return
+}
+
+// -----
+
+func.func @kv_cache_bytes_wrap() {
+  // expected-error @+1 {{cache 'tensor<4096x1099511627776x4096xf32>' overflows 64-bit sizes}}
+  %k = tfm.kv_cache key[0] : tensor<4096x1099511627776x4096xf32>
+  return
+}
+
+// -----
+
+// The lowering tabulates head_dim / 2 frequencies: 2^61 of them once ran
+// the compiler out of memory.
+func.func @rope_head_dim_huge(%x: tensor<1x1x4611686018427387904xf32>, %p: index) {
+  // expected-error @+1 {{head dim 4611686018427387904 exceeds 2^16, beyond any real model}}
+  %y = tfm.rope %x[%p] {theta = 10000.0 : f64} : tensor<1x1x4611686018427387904xf32>
+  return
+}

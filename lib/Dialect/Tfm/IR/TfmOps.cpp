@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
+#include "monocard/Frontend/CheckedSize.h"
 
 #include "mlir/IR/Builders.h"
 #include <cmath>
@@ -31,6 +32,18 @@ LogicalResult checkStatic(Operation *op, StringRef what, Value value) {
   if (!type.hasStaticShape())
     return op->emitOpError() << what << " must have a static shape, got "
                              << type;
+  return success();
+}
+
+/// Checks that a static tensor's bytes fit int64: params and KV caches are
+/// laid out by byte offsets, and a shape near 2^62 must not wrap there.
+LogicalResult checkBytes(Operation *op, StringRef what, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t eltBytes = (type.getElementTypeBitWidth() + 7) / 8;
+  std::optional<int64_t> n = monocard::checkedProduct(type.getShape());
+  if (!n || !monocard::checkedProduct({*n, eltBytes}))
+    return op->emitOpError()
+           << what << " " << type << " overflows 64-bit sizes";
   return success();
 }
 
@@ -68,11 +81,27 @@ ArrayRef<int64_t> leadingShape(Value v) {
   return cast<ShapedType>(v.getType()).getShape().drop_back();
 }
 
+// Lowerings build a table of head_dim / 2 RoPE frequencies at compile time;
+// real head dims are at most 256.
+constexpr int64_t kMaxRopeHeadDim = 1 << 16;
+
+/// RoPE's base: the inverse frequencies are theta^(-2i/d), meaningless for
+/// theta <= 0 and all 0 (no rotation) for an infinite one.
+LogicalResult checkTheta(Operation *op, APFloat theta) {
+  double t = theta.convertToDouble();
+  if (!(t > 0))
+    return op->emitOpError() << "theta must be > 0";
+  if (!std::isfinite(t))
+    return op->emitOpError() << "theta must be finite";
+  return success();
+}
+
 } // namespace
 
 LogicalResult ParamOp::verify() {
   auto tensor = dyn_cast<RankedTensorType>(getType());
-  if (tensor && failed(checkStatic(*this, "result", getResult())))
+  if (tensor && (failed(checkStatic(*this, "result", getResult())) ||
+                 failed(checkBytes(*this, "result", getResult()))))
     return failure();
   if (getSourcesAttr() && getSourcesAttr().empty())
     return emitOpError() << "sources must name at least one tensor";
@@ -93,10 +122,11 @@ LogicalResult ParamOp::verify() {
     if (start < 0 || count <= 0 || count % block != 0)
       return emitOpError() << "pair_rows count " << count
                            << " must be a positive multiple of block " << block;
-    if (start + count > shape[0])
+    // Written so that a start near 2^63 cannot wrap past the check.
+    if (count > shape[0] || start > shape[0] - count)
       return emitOpError() << "pair_rows range [" << start << ", "
-                           << start + count << ") is outside the "
-                           << shape[0] << " rows";
+                           << uint64_t(start) + uint64_t(count)
+                           << ") is outside the " << shape[0] << " rows";
   }
   return success();
 }
@@ -113,7 +143,8 @@ SmallVector<StringRef> ParamOp::getSourceNames() {
 
 LogicalResult KvCacheOp::verify() {
   if (failed(checkRank(*this, "cache", getResult(), 3)) ||
-      failed(checkStatic(*this, "cache", getResult())))
+      failed(checkStatic(*this, "cache", getResult())) ||
+      failed(checkBytes(*this, "cache", getResult())))
     return failure();
   return success();
 }
@@ -225,9 +256,10 @@ LogicalResult RopeOp::verify() {
   int64_t headDim = getInput().getType().getDimSize(2);
   if (ShapedType::isDynamic(headDim) || headDim % 2 != 0)
     return emitOpError() << "head dim must be even, got " << headDim;
-  if (!(getTheta().convertToDouble() > 0))
-    return emitOpError() << "theta must be > 0";
-  return success();
+  if (headDim > kMaxRopeHeadDim)
+    return emitOpError() << "head dim " << headDim
+                         << " exceeds 2^16, beyond any real model";
+  return checkTheta(*this, getTheta());
 }
 
 LogicalResult AttentionOp::verify() {
@@ -248,8 +280,10 @@ LogicalResult AttentionOp::verify() {
       failed(checkDim(*this, "query", getQuery(), 2, "key cache",
                       getKeyCache(), 2)))
     return failure();
+  // Lowerings divide by both head counts (the GQA group size): a zero or
+  // dynamic one must stop here.
   int64_t heads = getNumHeads(), kvHeads = getNumKvHeads();
-  if (kvHeads <= 0 || heads % kvHeads != 0)
+  if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0)
     return emitOpError() << "number of query heads (" << heads
                          << ") must be a multiple of the number of KV heads ("
                          << kvHeads << ")";
@@ -390,25 +424,38 @@ LogicalResult FusedQkvOp::verify() {
     return failure();
   int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(),
           dh = getHeadDim();
-  if (dh % 2 != 0)
-    return emitOpError() << "head dim must be even, got " << dh;
+  if (dh <= 0 || dh % 2 != 0)
+    return emitOpError() << "head dim must be even and positive, got " << dh;
+  if (dh > kMaxRopeHeadDim)
+    return emitOpError() << "head dim " << dh
+                         << " exceeds 2^16, beyond any real model";
+  // The cache is static, so kvHeads >= 0; zero would divide by zero here
+  // and in the lowering's GQA group size.
+  if (heads <= 0 || kvHeads <= 0)
+    return emitOpError() << "needs at least one query and one KV head, got "
+                         << heads << " and " << kvHeads;
   if (heads % kvHeads != 0)
     return emitOpError() << heads << " query heads are not a multiple of "
                          << kvHeads << " KV heads";
-  int64_t rows = (heads + 2 * kvHeads) * dh;
+  // Static dims near 2^62 must not wrap into a row count that matches.
+  std::optional<int64_t> rows = checkedProduct({heads, dh});
+  std::optional<int64_t> kvRows = checkedProduct({2, kvHeads, dh});
+  if (rows && kvRows && llvm::AddOverflow(*rows, *kvRows, *rows))
+    rows.reset();
+  if (!rows || !kvRows)
+    return emitOpError() << heads << " query and 2x" << kvHeads
+                         << " KV heads of " << dh << " overflow 64-bit sizes";
   int64_t n = cast<ShapedType>(getWeight().getType()).getDimSize(0);
-  if (n != rows)
+  if (n != *rows)
     return emitOpError() << "weight has " << n << " rows, but " << heads
-                         << " query and 2x" << kvHeads << " KV heads of "
-                         << dh << " need " << rows;
+                         << " query and 2x" << kvHeads << " KV heads of " << dh
+                         << " need " << *rows;
   int64_t t = getQuery().getType().getDimSize(0);
   int64_t capacity = getKeyCache().getType().getDimSize(1);
   if (t > capacity)
     return emitOpError() << "appends " << t << " rows to a cache of only "
                          << capacity << " positions";
-  if (!(getTheta().convertToDouble() > 0))
-    return emitOpError() << "theta must be > 0";
-  return success();
+  return checkTheta(*this, getTheta());
 }
 
 #define GET_OP_CLASSES

@@ -9,6 +9,7 @@
 
 #include "monocard/Dialect/Tfm/IR/TfmOps.h"
 #include "monocard/Dialect/Tfm/Transforms/Passes.h"
+#include "monocard/Frontend/CheckedSize.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
@@ -31,6 +32,33 @@ StringRef dtypeName(Type t) {
   if (t.isBF16())
     return "bf16";
   return "";
+}
+
+/// An upper bound on the bytes a param takes in the packed layout, or
+/// nullopt if it does not fit int64. The exact sizes below (and
+/// QWeightType's row/data/scales helpers) multiply unchecked, so params from
+/// hand-written IR with shapes near 2^62 are stopped here first.
+std::optional<int64_t> boundBytes(Type type) {
+  using monocard::checkedProduct;
+  if (auto q = dyn_cast<QWeightType>(type)) {
+    int64_t rows = q.getNumRows(), cols = q.getNumCols();
+    // cols * 8 fitting keeps cols * bits and cols + group - 1 in range.
+    if (!checkedProduct({cols, 8}))
+      return std::nullopt;
+    // Codes: a row is at most cols bytes plus padding to 16; scales: at
+    // most cols groups of two 4-byte values.
+    std::optional<int64_t> data = checkedProduct({rows, cols + 16});
+    std::optional<int64_t> scales = checkedProduct({rows, cols, 8});
+    int64_t sum;
+    if (!data || !scales || llvm::AddOverflow(*data, *scales, sum))
+      return std::nullopt;
+    return sum;
+  }
+  auto t = cast<RankedTensorType>(type);
+  std::optional<int64_t> numel = checkedProduct(t.getShape());
+  if (!numel)
+    return std::nullopt;
+  return checkedProduct({*numel, (t.getElementTypeBitWidth() + 7) / 8});
 }
 
 struct LayoutWeightsPass
@@ -66,6 +94,17 @@ struct LayoutWeightsPass
     SmallVector<Attribute> recipe;
     int64_t offset = 0;
     for (auto &[name, op] : params) {
+      // The offset grows by the param's bytes plus up to two alignments.
+      std::optional<int64_t> bound = boundBytes(op.getType());
+      int64_t end;
+      if (!bound || llvm::AddOverflow(offset, *bound, end) ||
+          llvm::AddOverflow(end, alignment.getValue(), end) ||
+          llvm::AddOverflow(end, alignment.getValue(), end)) {
+        op.emitOpError() << "param '" << name.getValue() << "' of type "
+                         << op.getType()
+                         << " takes the weights past 64-bit sizes";
+        return signalPassFailure();
+      }
       NamedAttrList entry;
       entry.append("param", name);
       entry.append("offset", b.getI64IntegerAttr(offset));

@@ -11,6 +11,7 @@
 
 #include "monocard/Dialect/Tfm/Transforms/MemoryPlan.h"
 #include "monocard/Dialect/Tfm/Transforms/Passes.h"
+#include "monocard/Frontend/CheckedSize.h"
 #include "monocard/Runtime/Contract.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -130,7 +131,14 @@ std::optional<int64_t> TfmPlanMemoryPass::sizeAlloc(memref::AllocOp alloc) {
         << "; raise the pass's `alignment` option";
     return std::nullopt;
   }
-  return type.getNumElements() * *elt;
+  // Static shapes come from user IR: a product past int64 must be an error,
+  // not a wrapped (small or negative) size that the plan then trusts.
+  std::optional<int64_t> numel = monocard::checkedProduct(type.getShape());
+  std::optional<int64_t> bytes =
+      numel ? monocard::checkedProduct({*numel, *elt}) : std::nullopt;
+  if (!bytes)
+    alloc.emitOpError("buffer ") << type << " overflows 64-bit sizes";
+  return bytes;
 }
 
 LogicalResult TfmPlanMemoryPass::computeInterval(
@@ -289,11 +297,22 @@ TfmPlanMemoryPass::measureBuffers(ArrayRef<memref::AllocOp> allocs,
                                   MemRefType arenaType, Block &body) {
   bool ok = true;
   SmallVector<Buffer> buffers;
+  // The planner adds aligned sizes into offsets and the arena's size: bound
+  // their sum (plus one alignment of slack per buffer) so none of it wraps.
+  std::optional<int64_t> total = 0;
   for (memref::AllocOp alloc : allocs) {
     std::optional<int64_t> bytes = sizeAlloc(alloc);
     if (!bytes) {
       ok = false;
       continue;
+    }
+    if (total && (llvm::AddOverflow(*total, *bytes, *total) ||
+                  llvm::AddOverflow(*total, alignment.getValue(), *total)))
+      total.reset();
+    if (!total) {
+      alloc.emitOpError("brings the buffers' total past 64-bit sizes");
+      ok = false;
+      break;
     }
     if (alloc.getType().getMemorySpace() != arenaType.getMemorySpace()) {
       alloc.emitOpError("is in ")

@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/Support/MathExtras.h"
 
 namespace monocard::tfm {
 #define GEN_PASS_DEF_TFMSELECTPARALLELLOOPS
@@ -23,7 +24,13 @@ int64_t tripCount(Value lb, Value ub, Value step) {
   std::optional<int64_t> s = getConstantIntValue(step);
   if (!l || !u || !s || *s <= 0)
     return kLarge;
-  return std::max<int64_t>(0, (*u - *l + *s - 1) / *s);
+  // Bounds from hand-written IR can be near INT64_MIN/MAX: a span that does
+  // not fit is as good as unknown, not undefined behaviour.
+  int64_t span;
+  if (llvm::SubOverflow(*u, *l, span) ||
+      llvm::AddOverflow(span, *s - 1, span))
+    return kLarge;
+  return std::max<int64_t>(0, span / *s);
 }
 
 int64_t saturatingMul(int64_t a, int64_t b) {

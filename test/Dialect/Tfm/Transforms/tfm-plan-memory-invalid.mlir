@@ -106,3 +106,22 @@ func.func @other_space(%arena: memref<?xi8> {tfm.abi = "arena"}) {
   %a = memref.alloc() : memref<16xf32, 3>
   return
 }
+
+// -----
+
+// 2^61 f32s are 2^63 bytes: the size must not wrap into a negative one.
+func.func @size_wraps(%arena: memref<?xi8> {tfm.abi = "arena"}) {
+  // expected-error @+1 {{'memref.alloc' op buffer 'memref<2305843009213693952xf32>' overflows 64-bit sizes}}
+  %a = memref.alloc() : memref<2305843009213693952xf32>
+  return
+}
+
+// -----
+
+// Each fits, their sum does not.
+func.func @total_wraps(%arena: memref<?xi8> {tfm.abi = "arena"}) {
+  %a = memref.alloc() : memref<1152921504606846976xf32>
+  // expected-error @+1 {{brings the buffers' total past 64-bit sizes}}
+  %b = memref.alloc() : memref<1152921504606846976xf32>
+  return
+}

@@ -62,3 +62,20 @@ func.func @dynamic(%m: memref<?xf32>, %n: index, %v: f32) {
   }
   return
 }
+
+// -----
+
+// Bounds spanning INT64_MIN..INT64_MAX once overflowed the trip count
+// (undefined behaviour); a span that does not fit counts as large.
+// CHECK-LABEL: func.func @huge_span
+// CHECK: scf.parallel
+func.func @huge_span(%y: memref<64xf32>, %v: f32) {
+  %lo = arith.constant -9223372036854775807 : index
+  %hi = arith.constant 9223372036854775807 : index
+  %c1 = arith.constant 1 : index
+  %c0 = arith.constant 0 : index
+  scf.parallel (%i) = (%lo) to (%hi) step (%c1) {
+    memref.store %v, %y[%c0] : memref<64xf32>
+  }
+  return
+}
