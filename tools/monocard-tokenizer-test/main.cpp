@@ -252,7 +252,8 @@ int main(int Argc, char **Argv) {
     die("expected TOKENIZER_JSON and CASES_JSON, or TOKENIZER_JSON and a mode "
         "(see --help)");
   std::string Error;
-  std::unique_ptr<Tokenizer> Tok = Tokenizer::loadFile(Pos[0], Error, ModelVocab);
+  std::unique_ptr<Tokenizer> Tok =
+      Tokenizer::loadFile(Pos[0], Error, ModelVocab);
   if (!Tok)
     die(Error);
   if (Mode.empty())

@@ -119,8 +119,8 @@ std::vector<uint64_t> monocard::hashMemoryBlocks(const unsigned char *P,
   std::vector<uint64_t> Out(checksumBlocks(Bytes));
   forEachBlock(Out.size(), [&](uint64_t I, std::vector<unsigned char> &) {
     uint64_t Begin = I * WeightsChecksumBlock;
-    Out[I] = hashBlock(P + Begin,
-                       std::min(WeightsChecksumBlock, Bytes - Begin), I);
+    Out[I] =
+        hashBlock(P + Begin, std::min(WeightsChecksumBlock, Bytes - Begin), I);
     return true;
   });
   return Out;

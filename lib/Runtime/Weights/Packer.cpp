@@ -12,10 +12,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <csignal>
 #include <mutex>
 #include <sys/mman.h>
 #include <sys/stat.h>

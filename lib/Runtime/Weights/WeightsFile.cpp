@@ -32,20 +32,18 @@ static uint64_t getU64(const unsigned char *P) {
 
 void monocard::encodeWeightsHeader(const WeightsHeader &H, unsigned char *Out) {
   std::memcpy(Out, WeightsMagic, 16);
-  const uint64_t Fields[] = {H.Version,        H.Fingerprint, H.DataOffset,
-                             H.DataBytes,      H.TokenizerOffset,
-                             H.TokenizerBytes, H.BlockBytes,  H.TableOffset,
-                             H.Checksum};
+  const uint64_t Fields[] = {H.Version,    H.Fingerprint,     H.DataOffset,
+                             H.DataBytes,  H.TokenizerOffset, H.TokenizerBytes,
+                             H.BlockBytes, H.TableOffset,     H.Checksum};
   for (size_t I = 0; I < 9; ++I)
     putU64(Out + 16 + 8 * I, Fields[I]);
 }
 
 WeightsHeader monocard::decodeWeightsHeader(const unsigned char *In) {
   WeightsHeader H;
-  uint64_t *Fields[] = {&H.Version,        &H.Fingerprint, &H.DataOffset,
-                        &H.DataBytes,      &H.TokenizerOffset,
-                        &H.TokenizerBytes, &H.BlockBytes,  &H.TableOffset,
-                        &H.Checksum};
+  uint64_t *Fields[] = {&H.Version,    &H.Fingerprint,     &H.DataOffset,
+                        &H.DataBytes,  &H.TokenizerOffset, &H.TokenizerBytes,
+                        &H.BlockBytes, &H.TableOffset,     &H.Checksum};
   for (size_t I = 0; I < 9; ++I)
     *Fields[I] = getU64(In + 16 + 8 * I);
   return H;
@@ -165,8 +163,9 @@ bool WeightsFile::open(const std::string &Path, const ModelInfo &Info,
   // Version 1 files are larger than any header: tell their readers to
   // repack before talking about sizes.
   if (H.Version == 1 && FileSize >= WeightsDataOffset)
-    return Fail(Name + " was packed by an older Monocard (format version 1); "
-                       "repack it with " +
+    return Fail(Name +
+                " was packed by an older Monocard (format version 1); "
+                "repack it with " +
                 (Program.empty() ? std::string("--pack MODEL_DIR")
                                  : "`" + Program + " --pack MODEL_DIR`"));
   if (FileSize < WeightsHeaderSize)
@@ -208,8 +207,8 @@ bool WeightsFile::verify(uint64_t &Checked, std::string &Error) const {
   uint64_t TableHash = combineBlockHashes(Table, Bytes);
   if (TableHash != H.Checksum) {
     Error = Name + " has a damaged checksum table (it hashes to " +
-            formatFingerprint(TableHash) + ", the header records " + formatFingerprint(H.Checksum) +
-            ")";
+            formatFingerprint(TableHash) + ", the header records " +
+            formatFingerprint(H.Checksum) + ")";
     return false;
   }
   std::vector<uint64_t> Now = hashMemoryBlocks(Base + H.DataOffset, Bytes);
