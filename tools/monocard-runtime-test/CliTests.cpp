@@ -109,6 +109,18 @@ static void testCommandLine() {
   CHECK(parse({"--perplexity"}, O, E) == ParseResult::UsageError &&
         E == "option '--perplexity' needs a value");
   CHECK(parse({"--perplexity="}, O, E) == ParseResult::UsageError);
+  // --verify stands alone (with --weights).
+  CHECK(parse({"--verify", "--weights", "w"}, O, E) == ParseResult::Ok &&
+        O.Verify && O.WeightsPath == "w");
+  CHECK(parse({"--verify=1"}, O, E) == ParseResult::UsageError &&
+        E == "option '--verify' takes no value");
+  for (auto &C : Clash) {
+    std::vector<const char *> A = {"--verify", C[0]};
+    if (C[1])
+      A.push_back(C[1]);
+    CHECK(parse(A, O, E) == ParseResult::UsageError &&
+          E.find("--verify checks the weights file") == 0);
+  }
 }
 
 static void testPerplexity() {

@@ -3,6 +3,7 @@
 //   monocard-runtime-test unit [ROOM]                built-in unit tests
 //   monocard-runtime-test pack INFO.json DIR OUT     packWeights
 //   monocard-runtime-test open INFO.json WEIGHTS     WeightsFile::open
+//   monocard-runtime-test verify INFO.json WEIGHTS   open, then verify
 //   monocard-runtime-test ckpt DIR                   list a checkpoint
 //   monocard-runtime-test cuda INFO.json PTX DRIVER  CudaRunner::init over
 //                                                    DRIVER, zero weights
@@ -59,14 +60,24 @@ int main(int Argc, char **Argv) {
                   formatShape(T.Shape).c_str());
     return 0;
   }
-  if ((Cmd == "pack" && Argc == 5) || (Cmd == "open" && Argc == 4)) {
+  if ((Cmd == "pack" && Argc == 5) ||
+      ((Cmd == "open" || Cmd == "verify") && Argc == 4)) {
     ModelInfo Info;
     if (!loadInfo(Argv[2], Info, Error))
       return fail(Error);
-    if (Cmd == "open") {
+    if (Cmd == "open" || Cmd == "verify") {
       WeightsFile W;
-      if (!W.open(Argv[3], Info, Error))
+      if (!W.open(Argv[3], Info, Error, "PROGRAM"))
         return fail(Error);
+      uint64_t Checked = 0;
+      if (Cmd == "verify") {
+        if (!W.verify(Checked, Error))
+          return fail(Error);
+        std::printf("weights OK (%llu bytes, checksum %s)\n",
+                    static_cast<unsigned long long>(W.fileSize()),
+                    formatFingerprint(W.header().Checksum).c_str());
+        return 0;
+      }
       std::printf("ok: %llu data bytes, %zu tokenizer bytes\n",
                   static_cast<unsigned long long>(W.dataBytes()),
                   W.tokenizerJson().size());
@@ -111,7 +122,8 @@ int main(int Argc, char **Argv) {
   }
   std::fprintf(stderr,
                "usage: monocard-runtime-test unit [ROOM] | pack INFO DIR OUT"
-               " | open INFO WEIGHTS | ckpt DIR"
+               " | open INFO WEIGHTS | verify INFO WEIGHTS"
+               " | ckpt DIR"
                " | cuda INFO PTX DRIVER\n");
   return 2;
 }

@@ -15,7 +15,9 @@
 //       --prime 4,5 first gives the stream the (prompt) tokens before them
 //   monocard-tokenizer-test --parse-json FILE               compact JSON
 // Flags for the modes: --no-add-special (encode without the post-processor's
-// BOS/EOS), --skip-special (decode without special tokens). Errors: one line
+// BOS/EOS), --skip-special (decode without special tokens), --model-vocab N
+// (load as a program whose model has N tokens does: every id below N; else
+// below 2^24). Errors: one line
 // on stderr, exit 1.
 //
 //===----------------------------------------------------------------------===//
@@ -201,12 +203,19 @@ int main(int Argc, char **Argv) {
   std::vector<std::string> Pos;
   std::string Mode, ModeArg, PrimeArg;
   bool AddSpecial = true, SkipSpecial = false;
+  uint64_t ModelVocab = 0;
   for (int I = 1; I < Argc; ++I) {
     std::string A = Argv[I];
     if (A == "--no-add-special") {
       AddSpecial = false;
     } else if (A == "--skip-special") {
       SkipSpecial = true;
+    } else if (A == "--model-vocab") {
+      char *End = nullptr;
+      if (I + 1 >= Argc ||
+          (ModelVocab = std::strtoull(Argv[I + 1], &End, 10)) == 0 || *End)
+        die(A + " needs a positive integer");
+      ++I;
     } else if (A == "--prime") {
       if (I + 1 >= Argc)
         die(A + " needs an argument");
@@ -223,7 +232,7 @@ int main(int Argc, char **Argv) {
                   "(--encode TEXT | --tokens TEXT | --decode IDS |\n"
                   "        --stream IDS [--prime IDS])\n"
                   "       monocard-tokenizer-test --parse-json FILE\n"
-                  "flags: --no-add-special --skip-special\n");
+                  "flags: --no-add-special --skip-special --model-vocab N\n");
       return 0;
     } else if (A.size() > 1 && A[0] == '-') {
       die("unknown option '" + A + "'");
@@ -243,7 +252,8 @@ int main(int Argc, char **Argv) {
     die("expected TOKENIZER_JSON and CASES_JSON, or TOKENIZER_JSON and a mode "
         "(see --help)");
   std::string Error;
-  std::unique_ptr<Tokenizer> Tok = Tokenizer::loadFile(Pos[0], Error);
+  std::unique_ptr<Tokenizer> Tok =
+      Tokenizer::loadFile(Pos[0], Error, ModelVocab);
   if (!Tok)
     die(Error);
   if (Mode.empty())

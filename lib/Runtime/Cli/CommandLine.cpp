@@ -118,6 +118,9 @@ std::string monocard::usageText(const std::string &Program) {
          "  --weights FILE       packed weights (default: " +
          Program +
          ".weights)\n"
+         "  --verify             check the weights file's checksums (reads "
+         "it all)\n"
+         "                       and exit\n"
          "  --pack MODEL_DIR     pack a Hugging Face checkpoint into the "
          "weights\n"
          "                       file and exit\n"
@@ -169,8 +172,10 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
 
     if (Name == "--help" || Name == "-h")
       return ParseResult::Help;
-    if (Name == "--bench" || Name == "--json") {
-      if (!Flag(Name == "--bench" ? O.Bench : O.Json))
+    if (Name == "--bench" || Name == "--json" || Name == "--verify") {
+      if (!Flag(Name == "--bench"  ? O.Bench
+                : Name == "--json" ? O.Json
+                                   : O.Verify))
         return ParseResult::UsageError;
       continue;
     }
@@ -259,6 +264,12 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
             "options";
     return ParseResult::UsageError;
   }
+  if (O.Verify && (O.Pack || O.HasPrompt || O.HasTokens || O.Bench || SawN ||
+                   SawSampling || !O.LogitsOut.empty() || O.Perplexity)) {
+    Error = "--verify checks the weights file and exits; it takes only "
+            "--weights";
+    return ParseResult::UsageError;
+  }
   if (O.Perplexity && (O.HasPrompt || O.HasTokens || O.Bench || SawN ||
                        SawSampling || !O.LogitsOut.empty())) {
     Error = "--perplexity scores a text teacher-forced; it takes no prompt, "
@@ -269,7 +280,8 @@ ParseResult monocard::parseCommandLine(int Argc, const char *const *Argv,
     Error = "--bench and --logits-out cannot be used together";
     return ParseResult::UsageError;
   }
-  if (!O.Pack && !O.Bench && !O.Perplexity && !O.HasPrompt && !O.HasTokens) {
+  if (!O.Pack && !O.Verify && !O.Bench && !O.Perplexity && !O.HasPrompt &&
+      !O.HasTokens) {
     Error = "give a prompt with --prompt TEXT or --tokens 1,2,3 (see --help)";
     return ParseResult::UsageError;
   }

@@ -399,8 +399,18 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
   std::string WeightsPath =
       O.WeightsPath.empty() ? defaultWeightsPath(Program) : O.WeightsPath;
   WeightsFile Weights;
-  if (!Weights.open(WeightsPath, Info, Error))
+  if (!Weights.open(WeightsPath, Info, Error, Program))
     return fail(Error);
+  // --verify reads the whole file; a normal start checks only the header.
+  if (O.Verify) {
+    uint64_t Checked = 0;
+    if (!Weights.verify(Checked, Error))
+      return fail(Error);
+    std::printf("weights OK (%llu bytes, checksum %s)\n",
+                static_cast<unsigned long long>(Weights.fileSize()),
+                formatFingerprint(Weights.header().Checksum).c_str());
+    return 0;
+  }
 
   // The tokenizer travels inside the weights file. Text needs it; token
   // runs use it only to add "text" to --json output.
@@ -413,8 +423,11 @@ int runMain(int Argc, const char *const *Argv, const char *ModelInfoJson,
                 (O.Perplexity ? "--perplexity needs one" : "use --tokens"));
   if (HaveTokenizer &&
       (NeedTokenizer || (O.Json && !O.Bench && !O.Perplexity))) {
+    // Ids are bounded by the model's vocabulary: a token past it would
+    // index past the embedding.
     Tok = Tokenizer::loadJson(Weights.tokenizerJson(), Error,
-                              "tokenizer.json in '" + WeightsPath + "'");
+                              "tokenizer.json in '" + WeightsPath + "'",
+                              static_cast<uint64_t>(Info.VocabSize));
     if (!Tok && NeedTokenizer)
       return fail(Error);
   }

@@ -111,7 +111,8 @@ void BpeModel::insertMerge(int32_t A, int32_t B, int32_t Rank, int32_t NewId) {
   }
 }
 
-bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
+bool BpeModel::parse(const JsonValue &Model, const IdBound &Ids,
+                     std::string &Error) {
   if (!Model.isObject()) {
     Error = "missing or invalid 'model'";
     return false;
@@ -148,12 +149,10 @@ bool BpeModel::parse(const JsonValue &Model, std::string &Error) {
   std::vector<std::pair<std::string_view, int32_t>> Entries;
   Entries.reserve(V->size());
   for (JsonMember M : V->members()) {
-    if (!M.Value.isInt() || M.Value.asInt() < 0 ||
-        M.Value.asInt() >= INT32_MAX) {
-      Error = "vocab entry " + jsonQuote(M.Key) + " has an invalid id";
+    int32_t Id;
+    if (!checkTokenId(Ids, M.Key, M.Value, Id, Error))
       return false;
-    }
-    Entries.emplace_back(M.Key, static_cast<int32_t>(M.Value.asInt()));
+    Entries.emplace_back(M.Key, Id);
   }
   Vocab.build(Entries);
 

@@ -126,8 +126,32 @@ void splitOnAddedTokens(const AddedTokenMatcher &M, std::string_view S,
 }
 } // namespace
 
+bool tok::checkTokenId(const IdBound &B, std::string_view Token,
+                       const JsonValue &V, int32_t &Out, std::string &Error) {
+  std::string Name = "token " + jsonQuote(Token);
+  if (!V.isInt()) {
+    Error = Name + " has an id that is not an integer";
+    return false;
+  }
+  int64_t Id = V.asInt();
+  if (Id < 0) {
+    Error = Name + " has a negative id " + std::to_string(Id);
+    return false;
+  }
+  if (static_cast<uint64_t>(Id) >= B.Limit) {
+    Error = Name + " has id " + std::to_string(Id) +
+            (B.FromModel ? ", beyond the model's vocabulary (" +
+                               std::to_string(B.Limit) + ")"
+                         : ", which exceeds 2^24, beyond any real vocabulary");
+    return false;
+  }
+  Out = static_cast<int32_t>(Id);
+  return true;
+}
+
 class TokenizerImpl {
 public:
+  explicit TokenizerImpl(IdBound Bound) : Bound(Bound) {}
   bool load(const JsonValue &Root, std::string &Error);
   std::vector<int32_t> encode(std::string_view Text, bool AddSpecial) const;
   std::string decode(const int32_t *Ids, size_t N, bool SkipSpecial) const;
@@ -146,6 +170,7 @@ public:
   std::vector<bool> Valid, Special;
 
 private:
+  IdBound Bound; // what ids the file may use
   bool parseAddedTokens(const JsonValue *List, std::string &Error);
   bool parsePostProcessor(const JsonValue &V, std::string &Error);
   void encodeText(
@@ -165,19 +190,21 @@ bool TokenizerImpl::parseAddedTokens(const JsonValue *List,
   for (const JsonValue &T : List->array()) {
     const JsonValue *Id = T.find("id");
     const JsonValue *Content = T.find("content");
-    if (!Id || !Id->isInt() || Id->asInt() < 0 || Id->asInt() > INT32_MAX ||
-        !Content || !Content->isString()) {
+    if (!Id || !Content || !Content->isString()) {
       Error = "added token #" + std::to_string(Added.size()) +
               " needs an 'id' and a 'content'";
       return false;
     }
+    int32_t IdValue;
+    if (!checkTokenId(Bound, Content->asString(), *Id, IdValue, Error))
+      return false;
     auto Flag = [&T](const char *Key, bool Default) {
       const JsonValue *F = T.find(Key);
       return F && F->isBool() ? F->asBool() : Default;
     };
     AddedToken A;
     A.Content = std::string(Content->asString());
-    A.Id = static_cast<int32_t>(Id->asInt());
+    A.Id = IdValue;
     A.Special = Flag("special", false);
     A.Normalized = Flag("normalized", !A.Special);
     A.Lstrip = Flag("lstrip", false);
@@ -232,9 +259,12 @@ bool TokenizerImpl::parsePostProcessor(const JsonValue &V, std::string &Error) {
                 " is not defined in special_tokens";
         return false;
       }
-      for (const JsonValue &Id : Ids->array())
-        (SeenSequence ? Suffix : Prefix)
-            .push_back(static_cast<int32_t>(Id.asInt()));
+      for (const JsonValue &Id : Ids->array()) {
+        int32_t V;
+        if (!checkTokenId(Bound, Name->asString(), Id, V, Error))
+          return false;
+        (SeenSequence ? Suffix : Prefix).push_back(V);
+      }
     }
   } else if (Type == "RobertaProcessing" || Type == "BertProcessing") {
     const JsonValue *Cls = V.find("cls");
@@ -243,8 +273,12 @@ bool TokenizerImpl::parsePostProcessor(const JsonValue &V, std::string &Error) {
       Error = "post-processor " + std::string(Type) + " without cls/sep";
       return false;
     }
-    Prefix.push_back(static_cast<int32_t>((*Cls)[1].asInt()));
-    Suffix.push_back(static_cast<int32_t>((*Sep)[1].asInt()));
+    int32_t ClsId, SepId;
+    if (!checkTokenId(Bound, (*Cls)[0].asString(), (*Cls)[1], ClsId, Error) ||
+        !checkTokenId(Bound, (*Sep)[0].asString(), (*Sep)[1], SepId, Error))
+      return false;
+    Prefix.push_back(ClsId);
+    Suffix.push_back(SepId);
   } else {
     Error = "unsupported post-processor '" + std::string(Type) + "'";
     return false;
@@ -270,7 +304,7 @@ bool TokenizerImpl::load(const JsonValue &Root, std::string &Error) {
     const JsonValue *V = Root.find(Key);
     return V ? *V : Null;
   };
-  if (!Model.parse(*M, Error) ||
+  if (!Model.parse(*M, Bound, Error) ||
       !parseNormalizer(Member("normalizer"), Normalizers, Error) ||
       !parsePreTokenizer(Member("pre_tokenizer"), PreTokenizers, Error) ||
       !parseDecoder(Member("decoder"), Decoders, HasDecoder, Error) ||
@@ -404,10 +438,12 @@ Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> Tokenizer::loadJson(std::string_view Json,
                                                std::string &Error,
-                                               std::string_view Name) {
+                                               std::string_view Name,
+                                               uint64_t ModelVocab) {
   JsonDocument Doc;
   std::string Why;
-  auto Impl = std::make_unique<TokenizerImpl>();
+  IdBound Bound{ModelVocab ? ModelVocab : MaxTokenizerVocab, ModelVocab != 0};
+  auto Impl = std::make_unique<TokenizerImpl>(Bound);
   if (!parseJson(Json, Doc, Why) || !Impl->load(Doc.root(), Why)) {
     Error = std::string(Name) + ": " + Why;
     return nullptr;
@@ -416,7 +452,8 @@ std::unique_ptr<Tokenizer> Tokenizer::loadJson(std::string_view Json,
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::loadFile(const std::string &Path,
-                                               std::string &Error) {
+                                               std::string &Error,
+                                               uint64_t ModelVocab) {
   std::FILE *F = std::fopen(Path.c_str(), "rb");
   if (!F) {
     Error = "cannot open tokenizer '" + Path + "': " + std::strerror(errno);
@@ -432,7 +469,7 @@ std::unique_ptr<Tokenizer> Tokenizer::loadFile(const std::string &Path,
     Error = "cannot read tokenizer '" + Path + "'";
     return nullptr;
   }
-  return loadJson(Text, Error, Path);
+  return loadJson(Text, Error, Path, ModelVocab);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view Text,

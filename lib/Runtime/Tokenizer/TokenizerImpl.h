@@ -138,10 +138,25 @@ private:
   uint64_t Mask = 0;
 };
 
+/// The ids a tokenizer.json may use: below the model's vocabulary size when
+/// the tokenizer belongs to a compiled model, else below MaxTokenizerVocab.
+/// Checked before any table is sized by an id, so a stray id of 10^9 is an
+/// error naming the token, not gigabytes of tables.
+struct IdBound {
+  uint64_t Limit;
+  bool FromModel;
+};
+
+/// Reads \p V, the id of token \p Token, into \p Out if it is an integer in
+/// [0, B.Limit); else sets \p Error, e.g. 'token "<x>" has id 1000000000,
+/// beyond the model's vocabulary (2048)'.
+bool checkTokenId(const IdBound &B, std::string_view Token, const JsonValue &V,
+                  int32_t &Out, std::string &Error);
+
 class BpeModel {
 public:
-  /// Parses the "model" member.
-  bool parse(const JsonValue &Model, std::string &Error);
+  /// Parses the "model" member; every vocab id must be inside \p Ids.
+  bool parse(const JsonValue &Model, const IdBound &Ids, std::string &Error);
   /// Appends the ids of one pre-tokenized word.
   void tokenize(std::string_view Word, std::vector<int32_t> &Out) const;
 

@@ -4,6 +4,7 @@
 
 #include "monocard/Runtime/Program/ModelInfo.h"
 #include "monocard/Runtime/Support/DType.h"
+#include "monocard/Runtime/Weights/Checksum.h"
 #include "monocard/Runtime/Weights/Safetensors.h"
 #include "monocard/Runtime/Weights/WeightsFile.h"
 
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -672,6 +674,93 @@ bool copyTokenizer(const std::string &Dir, int Fd, uint64_t Offset,
   return true;
 }
 
+/// The temporary file being packed, for the signal handler below. One
+/// pack runs at a time in a process.
+char SignalTempPath[4096];
+volatile std::sig_atomic_t SignalTempSet = 0;
+
+extern "C" void removeTempOnSignal(int Sig) {
+  if (SignalTempSet)
+    ::unlink(SignalTempPath); // async-signal-safe
+  std::signal(Sig, SIG_DFL);
+  std::raise(Sig);
+}
+
+/// While alive, Ctrl-C, SIGTERM or SIGHUP remove the temporary file before
+/// the process dies as it would have, so an interrupted pack leaves the old
+/// file and no debris.
+class TempFileGuard {
+public:
+  explicit TempFileGuard(const std::string &Path) {
+    if (Path.size() >= sizeof(SignalTempPath))
+      return; // no guard; the old file is still never touched
+    std::memcpy(SignalTempPath, Path.c_str(), Path.size() + 1);
+    SignalTempSet = 1;
+    struct sigaction Action = {};
+    Action.sa_handler = removeTempOnSignal;
+    sigemptyset(&Action.sa_mask);
+    // A signal the caller ignores (nohup, a background job) stays ignored.
+    for (size_t I = 0; I < NumSignals; ++I)
+      if (::sigaction(Signals[I], nullptr, &Old[I]) == 0 &&
+          Old[I].sa_handler != SIG_IGN)
+        ::sigaction(Signals[I], &Action, nullptr);
+    Installed = true;
+  }
+  ~TempFileGuard() {
+    if (!Installed)
+      return;
+    for (size_t I = 0; I < NumSignals; ++I)
+      ::sigaction(Signals[I], &Old[I], nullptr);
+    SignalTempSet = 0;
+  }
+  TempFileGuard(const TempFileGuard &) = delete;
+  TempFileGuard &operator=(const TempFileGuard &) = delete;
+
+private:
+  static constexpr size_t NumSignals = 3;
+  static constexpr int Signals[NumSignals] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction Old[NumSignals] = {};
+  bool Installed = false;
+};
+
+/// Hashes everything from the data to the end of the tokenizer as the file
+/// holds it, appends the checksum table and fills in the header's checksum
+/// fields (docs/packed-weights-format.md).
+bool writeChecksums(int Fd, WeightsHeader &H, const std::string &Path,
+                    std::string &Error) {
+  H.BlockBytes = WeightsChecksumBlock;
+  H.TableOffset = weightsTableOffset(H.TokenizerOffset, H.TokenizerBytes);
+  // Zero padding between the tokenizer and the table, hashed like the rest.
+  if (::ftruncate(Fd, static_cast<off_t>(H.TableOffset)) != 0) {
+    Error = "cannot size '" + Path + "': " + std::strerror(errno);
+    return false;
+  }
+  uint64_t Bytes = H.TableOffset - H.DataOffset;
+  std::vector<uint64_t> Blocks;
+  if (!hashFileBlocks(Fd, H.DataOffset, Bytes, Path, Blocks, Error))
+    return false;
+  std::vector<unsigned char> Table(8 * Blocks.size());
+  for (size_t I = 0; I < Blocks.size(); ++I)
+    for (int B = 0; B < 8; ++B)
+      Table[8 * I + B] = static_cast<unsigned char>(Blocks[I] >> (8 * B));
+  H.Checksum = combineBlockHashes(Blocks, Bytes);
+  return writeAll(Fd, Table.data(), Table.size(), H.TableOffset, Path, Error);
+}
+
+/// Makes the rename of the finished file durable: without it a crash soon
+/// after packing could leave the directory pointing at the old file or none.
+void syncDirectory(const std::string &FilePath) {
+  size_t Slash = FilePath.rfind('/');
+  std::string Dir = Slash == std::string::npos ? "."
+                    : Slash == 0               ? "/"
+                                               : FilePath.substr(0, Slash);
+  int D = ::open(Dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (D >= 0) {
+    ::fsync(D);
+    ::close(D);
+  }
+}
+
 } // namespace
 
 bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
@@ -689,13 +778,15 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
     if (!resolveSources(P, Ckpt, ModelDir, Error))
       return false;
 
-  // mkstemp in the output's directory, so the final rename is atomic.
+  // mkstemp in the output's directory, so the final rename is atomic: the
+  // target is the old file or the complete new one, never a partial one.
   std::string Tmp = OutPath + ".tmp-XXXXXX";
   int Fd = ::mkstemp(&Tmp[0]);
   if (Fd < 0) {
     Error = "cannot create '" + OutPath + "': " + std::strerror(errno);
     return false;
   }
+  TempFileGuard Guard(Tmp);
   auto Fail = [&]() {
     ::close(Fd);
     ::unlink(Tmp.c_str());
@@ -705,7 +796,7 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
   WeightsHeader H;
   H.Fingerprint = Info.FingerprintValue;
   H.DataBytes = Info.WeightsBytes;
-  H.TokenizerOffset = alignTo(H.DataOffset + H.DataBytes, 64);
+  H.TokenizerOffset = weightsTokenizerOffset(H.DataBytes);
   // Size the file first: gaps (header padding, alignment between tensors)
   // read as zeros without being written.
   if (::ftruncate(Fd, static_cast<off_t>(H.TokenizerOffset)) != 0) {
@@ -717,6 +808,8 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
   if (!copyTokenizer(ModelDir, Fd, H.TokenizerOffset, OutPath, H.TokenizerBytes,
                      Error))
     return Fail();
+  if (!writeChecksums(Fd, H, OutPath, Error))
+    return Fail();
   unsigned char Header[WeightsHeaderSize];
   encodeWeightsHeader(H, Header);
   if (!writeAll(Fd, Header, sizeof(Header), 0, OutPath, Error))
@@ -726,6 +819,12 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
   mode_t Mask = ::umask(0);
   ::umask(Mask);
   ::fchmod(Fd, 0666 & ~Mask);
+  // On disk before it gets the target's name (a full disk can surface
+  // only here, or at close).
+  if (::fsync(Fd) != 0) {
+    Error = "cannot write '" + OutPath + "': " + std::strerror(errno);
+    return Fail();
+  }
   if (::close(Fd) != 0) {
     Error = "cannot write '" + OutPath + "': " + std::strerror(errno);
     ::unlink(Tmp.c_str());
@@ -736,9 +835,11 @@ bool monocard::packWeights(const ModelInfo &Info, const std::string &ModelDir,
     ::unlink(Tmp.c_str());
     return false;
   }
+  syncDirectory(OutPath);
   if (Report) {
     Report->Tensors = Plan.size();
-    Report->FileBytes = H.TokenizerOffset + H.TokenizerBytes;
+    Report->FileBytes =
+        H.TableOffset + 8 * checksumBlocks(H.TableOffset - H.DataOffset);
     Report->TokenizerBytes = H.TokenizerBytes;
   }
   return true;

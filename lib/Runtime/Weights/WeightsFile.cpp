@@ -3,6 +3,7 @@
 #include "monocard/Runtime/Weights/WeightsFile.h"
 
 #include "monocard/Runtime/Program/ModelInfo.h"
+#include "monocard/Runtime/Weights/Checksum.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace monocard;
 
@@ -18,6 +20,8 @@ static void putU64(unsigned char *P, uint64_t V) {
   for (int I = 0; I < 8; ++I)
     P[I] = static_cast<unsigned char>(V >> (8 * I));
 }
+
+static uint64_t alignTo64(uint64_t V) { return (V + 63) / 64 * 64; }
 
 static uint64_t getU64(const unsigned char *P) {
   uint64_t V = 0;
@@ -28,23 +32,30 @@ static uint64_t getU64(const unsigned char *P) {
 
 void monocard::encodeWeightsHeader(const WeightsHeader &H, unsigned char *Out) {
   std::memcpy(Out, WeightsMagic, 16);
-  putU64(Out + 16, H.Version);
-  putU64(Out + 24, H.Fingerprint);
-  putU64(Out + 32, H.DataOffset);
-  putU64(Out + 40, H.DataBytes);
-  putU64(Out + 48, H.TokenizerOffset);
-  putU64(Out + 56, H.TokenizerBytes);
+  const uint64_t Fields[] = {H.Version,    H.Fingerprint,     H.DataOffset,
+                             H.DataBytes,  H.TokenizerOffset, H.TokenizerBytes,
+                             H.BlockBytes, H.TableOffset,     H.Checksum};
+  for (size_t I = 0; I < 9; ++I)
+    putU64(Out + 16 + 8 * I, Fields[I]);
 }
 
 WeightsHeader monocard::decodeWeightsHeader(const unsigned char *In) {
   WeightsHeader H;
-  H.Version = getU64(In + 16);
-  H.Fingerprint = getU64(In + 24);
-  H.DataOffset = getU64(In + 32);
-  H.DataBytes = getU64(In + 40);
-  H.TokenizerOffset = getU64(In + 48);
-  H.TokenizerBytes = getU64(In + 56);
+  uint64_t *Fields[] = {&H.Version,    &H.Fingerprint,     &H.DataOffset,
+                        &H.DataBytes,  &H.TokenizerOffset, &H.TokenizerBytes,
+                        &H.BlockBytes, &H.TableOffset,     &H.Checksum};
+  for (size_t I = 0; I < 9; ++I)
+    *Fields[I] = getU64(In + 16 + 8 * I);
   return H;
+}
+
+uint64_t monocard::weightsTokenizerOffset(uint64_t DataBytes) {
+  return alignTo64(WeightsDataOffset + DataBytes);
+}
+
+uint64_t monocard::weightsTableOffset(uint64_t TokenizerOffset,
+                                      uint64_t TokenizerBytes) {
+  return alignTo64(TokenizerOffset + TokenizerBytes);
 }
 
 WeightsFile::~WeightsFile() {
@@ -60,9 +71,63 @@ std::string_view WeightsFile::tokenizerJson() const {
       Header.TokenizerBytes);
 }
 
+/// Checks every field of \p H against the model and the file's size: each
+/// field is where the format puts it, so a damaged header is one line naming
+/// the field, not a run on the wrong bytes.
+bool WeightsFile::checkHeader(const WeightsHeader &H, uint64_t FileSize,
+                              const ModelInfo &Info, std::string &Error) const {
+  auto Fail = [&](const std::string &Msg) {
+    Error = Name + Msg;
+    return false;
+  };
+  auto Damaged = [&](const char *Field, uint64_t Value,
+                     const std::string &Want) {
+    return Fail(" has a damaged header: " + std::string(Field) + " is " +
+                std::to_string(Value) + ", " + Want);
+  };
+  if (H.Fingerprint != Info.FingerprintValue)
+    return Fail(" belongs to another model (fingerprint " +
+                formatFingerprint(H.Fingerprint) + ", expected " +
+                Info.Fingerprint + ")");
+  if (H.DataOffset != WeightsDataOffset)
+    return Damaged("data_offset", H.DataOffset,
+                   "but the format puts the data at " +
+                       std::to_string(WeightsDataOffset));
+  if (H.DataBytes != Info.WeightsBytes)
+    return Fail(" has " + std::to_string(H.DataBytes) +
+                " bytes of tensor data, but the model needs " +
+                std::to_string(Info.WeightsBytes));
+  uint64_t TokOffset = weightsTokenizerOffset(H.DataBytes);
+  if (H.TokenizerOffset != TokOffset)
+    return Damaged("tokenizer_offset", H.TokenizerOffset,
+                   "but the format puts the tokenizer at " +
+                       std::to_string(TokOffset));
+  if (H.BlockBytes != WeightsChecksumBlock)
+    return Damaged("block_bytes", H.BlockBytes,
+                   "but the format's checksum blocks are " +
+                       std::to_string(WeightsChecksumBlock) + " bytes");
+  // tokenizer_bytes is bounded by the file, so the sums below cannot wrap.
+  if (H.TokenizerBytes > FileSize ||
+      H.TableOffset != weightsTableOffset(TokOffset, H.TokenizerBytes))
+    return Fail(" has a damaged header: tokenizer_bytes (" +
+                std::to_string(H.TokenizerBytes) + ") and table_offset (" +
+                std::to_string(H.TableOffset) +
+                ") disagree: the checksum table starts at the first "
+                "64-aligned byte after the tokenizer");
+  uint64_t Expected =
+      H.TableOffset + 8 * checksumBlocks(H.TableOffset - H.DataOffset);
+  if (FileSize < Expected)
+    return Fail(" is truncated: expected " + std::to_string(Expected) +
+                " bytes, found " + std::to_string(FileSize));
+  if (FileSize > Expected)
+    return Fail(" has " + std::to_string(FileSize) + " bytes, more than the " +
+                std::to_string(Expected) + " its header describes");
+  return true;
+}
+
 bool WeightsFile::open(const std::string &Path, const ModelInfo &Info,
-                       std::string &Error) {
-  std::string Name = "weights file '" + Path + "'";
+                       std::string &Error, const std::string &Program) {
+  Name = "weights file '" + Path + "'";
   int Fd = ::open(Path.c_str(), O_RDONLY | O_CLOEXEC);
   if (Fd < 0) {
     Error = "cannot open " + Name + ": " + std::strerror(errno);
@@ -94,38 +159,27 @@ bool WeightsFile::open(const std::string &Path, const ModelInfo &Info,
   size_t MagicBytes = std::min<size_t>(static_cast<size_t>(Got), 16);
   if (Got == 0 || std::memcmp(Head, WeightsMagic, MagicBytes) != 0)
     return Fail(Name + " is not a Monocard weights file (bad magic)");
+  WeightsHeader H = decodeWeightsHeader(Head);
+  // Version 1 files are larger than any header: tell their readers to
+  // repack before talking about sizes.
+  if (H.Version == 1 && FileSize >= WeightsDataOffset)
+    return Fail(Name +
+                " was packed by an older Monocard (format version 1); "
+                "repack it with " +
+                (Program.empty() ? std::string("--pack MODEL_DIR")
+                                 : "`" + Program + " --pack MODEL_DIR`"));
   if (FileSize < WeightsHeaderSize)
     return Fail(Name + " is truncated: expected " +
                 std::to_string(WeightsHeaderSize) + " bytes, found " +
                 std::to_string(FileSize));
-  WeightsHeader H = decodeWeightsHeader(Head);
   if (H.Version != WeightsVersion)
     return Fail(Name + " has version " + std::to_string(H.Version) +
                 "; this program reads version " +
                 std::to_string(WeightsVersion));
-  if (H.Fingerprint != Info.FingerprintValue)
-    return Fail(Name + " belongs to another model (fingerprint " +
-                formatFingerprint(H.Fingerprint) + ", expected " +
-                Info.Fingerprint + ")");
-  if (H.DataOffset < WeightsHeaderSize || H.DataOffset % 64 != 0)
-    return Fail(Name + " has a bad data offset " +
-                std::to_string(H.DataOffset));
-  if (H.DataBytes != Info.WeightsBytes)
-    return Fail(Name + " has " + std::to_string(H.DataBytes) +
-                " bytes of tensor data, but the model needs " +
-                std::to_string(Info.WeightsBytes));
-  // Sizes from the header are untrusted: guard the additions.
-  if (H.DataBytes > UINT64_MAX - H.DataOffset ||
-      H.TokenizerBytes > UINT64_MAX - H.TokenizerOffset)
-    return Fail(Name + " has a corrupt header");
-  if (H.TokenizerBytes && H.TokenizerOffset < H.DataOffset + H.DataBytes)
-    return Fail(Name + " has a corrupt header (tokenizer overlaps the data)");
-  uint64_t Expected = H.DataOffset + H.DataBytes;
-  if (H.TokenizerBytes)
-    Expected = H.TokenizerOffset + H.TokenizerBytes;
-  if (FileSize < Expected)
-    return Fail(Name + " is truncated: expected " + std::to_string(Expected) +
-                " bytes, found " + std::to_string(FileSize));
+  if (!checkHeader(H, FileSize, Info, Error)) {
+    ::close(Fd);
+    return false;
+  }
 
   void *A = ::mmap(nullptr, static_cast<size_t>(FileSize), PROT_READ,
                    MAP_PRIVATE, Fd, 0);
@@ -140,5 +194,35 @@ bool WeightsFile::open(const std::string &Path, const ModelInfo &Info,
   Base = static_cast<const unsigned char *>(A);
   Size = static_cast<size_t>(FileSize);
   Header = H;
+  return true;
+}
+
+bool WeightsFile::verify(uint64_t &Checked, std::string &Error) const {
+  const WeightsHeader &H = Header;
+  uint64_t Bytes = H.TableOffset - H.DataOffset;
+  std::vector<uint64_t> Table(checksumBlocks(Bytes));
+  for (size_t I = 0; I < Table.size(); ++I)
+    Table[I] = getU64(Base + H.TableOffset + 8 * I);
+  // The table first: a damaged table would blame good blocks.
+  uint64_t TableHash = combineBlockHashes(Table, Bytes);
+  if (TableHash != H.Checksum) {
+    Error = Name + " has a damaged checksum table (it hashes to " +
+            formatFingerprint(TableHash) + ", the header records " +
+            formatFingerprint(H.Checksum) + ")";
+    return false;
+  }
+  std::vector<uint64_t> Now = hashMemoryBlocks(Base + H.DataOffset, Bytes);
+  for (size_t I = 0; I < Now.size(); ++I) {
+    if (Now[I] == Table[I])
+      continue;
+    uint64_t Begin = H.DataOffset + I * WeightsChecksumBlock;
+    uint64_t End = std::min(Begin + WeightsChecksumBlock, H.TableOffset);
+    Error = Name + " is damaged: bytes [" + std::to_string(Begin) + ", " +
+            std::to_string(End) + ") (checksum block " + std::to_string(I) +
+            " of " + std::to_string(Now.size()) +
+            ") differ from what was packed";
+    return false;
+  }
+  Checked = Bytes;
   return true;
 }

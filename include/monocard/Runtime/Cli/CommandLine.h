@@ -33,6 +33,7 @@ struct LauncherOptions {
   std::string LogitsOut;
   bool Perplexity = false;
   std::string PerplexityFile; // --perplexity: the text to score
+  bool Verify = false; // --verify: recompute the weights' checksums, exit
   bool Pack = false;
   std::string PackDir;
   std::string PackOut; // -o; empty: <argv[0]>.weights

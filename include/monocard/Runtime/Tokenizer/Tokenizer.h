@@ -32,18 +32,28 @@ namespace monocard {
 
 class TokenizerImpl;
 
+/// The bound on token ids when no model gives one: 2^24, far beyond any real
+/// vocabulary (the largest have about 2^18 tokens), small enough that the
+/// per-id tables of a hostile file stay a few hundred MiB at most.
+constexpr uint64_t MaxTokenizerVocab = uint64_t(1) << 24;
+
 class Tokenizer {
 public:
   /// Loads `tokenizer.json` from \p Path. On failure returns nullptr and sets
   /// \p Error to one line, e.g. "tokenizer.json: unsupported pre-tokenizer
   /// 'Whitespace'" or "tokenizer.json: unexpected end of input at byte 812".
+  /// Every id in the file (vocab, added tokens, post-processor) must be
+  /// below \p ModelVocab, the model's vocabulary size (0: no model, ids
+  /// below MaxTokenizerVocab), so that no id can index past the model's
+  /// embedding and no table is sized by a stray id.
   static std::unique_ptr<Tokenizer> loadFile(const std::string &Path,
-                                             std::string &Error);
+                                             std::string &Error,
+                                             uint64_t ModelVocab = 0);
   /// Loads from the text of a tokenizer.json (e.g. the copy embedded in the
   /// .weights file). \p Name prefixes error messages.
   static std::unique_ptr<Tokenizer>
   loadJson(std::string_view Json, std::string &Error,
-           std::string_view Name = "tokenizer.json");
+           std::string_view Name = "tokenizer.json", uint64_t ModelVocab = 0);
   ~Tokenizer();
 
   /// Token ids of \p Text. With \p AddSpecialTokens the post-processor's

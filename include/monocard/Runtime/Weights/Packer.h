@@ -15,8 +15,10 @@
 // output rows) are independent and run on a pool of threads, as many as
 // the hardware has (at most 32) or MONOCARD_PACK_THREADS; the bytes do not
 // depend on the count, and the recipe and checkpoint are validated before
-// any thread starts. The output goes to a temporary file in the same directory,
-// renamed into place only when complete, so a failed pack leaves nothing.
+// any thread starts. The output goes to a temporary file in the same
+// directory, checksummed, flushed (fsync) and only then renamed over the
+// target, so a failed or interrupted pack (an error, a full disk, Ctrl-C)
+// leaves the old file, or none, and removes the temporary file.
 //
 //===----------------------------------------------------------------------===//
 

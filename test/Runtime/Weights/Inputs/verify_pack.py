@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Checks a .weights file byte for byte against its checkpoint, computing
 every conversion independently with numpy (round-to-nearest-even), and the
-layout of docs/runtime-abi.md: header fields, zero padding, zero gaps, the
-tokenizer copied verbatim.
+layout of docs/packed-weights-format.md: header fields, zero padding, zero
+gaps, the tokenizer copied verbatim, the checksum table.
 
   verify_pack.py INFO.json CKPT_DIR FILE.weights
 """
 import json, os, struct, sys
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import weights_layout
 
 info = json.load(open(sys.argv[1]))
 ckpt = sys.argv[2]
@@ -43,12 +46,14 @@ def to_bf16(f):
     return ((u + 0x7fff + ((u >> 16) & 1)) >> 16).astype("<u2")
 
 tensors = load(ckpt)
-assert raw[:16] == b"MONOCARD-WEIGHTS", "magic"
-ver, fp, doff, dbytes, toff, tbytes = struct.unpack("<6Q", raw[16:64])
-assert ver == 1, "version"
+h = weights_layout.check(raw)
+ver, fp, doff, dbytes, toff, tbytes = (h[k] for k in weights_layout.FIELDS[:6])
+assert ver == 2, "version"
 assert fp == int(info["fingerprint"], 16), "fingerprint"
 assert doff == 4096 and dbytes == info["weights_bytes"], "data range"
-assert raw[64:doff] == bytes(doff - 64), "header padding"
+assert toff == (doff + dbytes + 63) // 64 * 64, "tokenizer offset"
+hsize = 16 + weights_layout.HEADER.size
+assert raw[hsize:doff] == bytes(doff - hsize), "header padding"
 used = np.zeros(dbytes, bool)
 for e in info["recipe"]:
     dt, buf = tensors[e["sources"][0]]
@@ -64,7 +69,8 @@ assert (data[~used] == 0).all(), "gaps between tensors are not zero"
 tok = os.path.join(ckpt, "tokenizer.json")
 if os.path.exists(tok):
     assert raw[toff:toff + tbytes] == open(tok, "rb").read(), "tokenizer"
-    assert len(raw) == toff + tbytes, "file size"
+    blocks = (h["table_offset"] - doff + (1 << 20) - 1) >> 20
+    assert len(raw) == h["table_offset"] + 8 * blocks, "file size"
 else:
     assert tbytes == 0, "tokenizer bytes"
 print("verified %d tensors" % len(info["recipe"]))

@@ -19,8 +19,8 @@ info = json.load(open(sys.argv[1]))
 tensors = load_checkpoint(sys.argv[2])  # float32
 raw = open(sys.argv[3], "rb").read()
 
-assert raw[:16] == b"MONOCARD-WEIGHTS", "magic"
 ver, fp, doff, dbytes, toff, tbytes = struct.unpack("<6Q", raw[16:64])
+assert raw[:16] == b"MONOCARD-WEIGHTS" and ver == 2, "magic, version"
 assert fp == int(info["fingerprint"], 16) and doff == 4096
 assert dbytes == info["weights_bytes"], "data bytes"
 data = np.frombuffer(raw, np.uint8, dbytes, doff)
