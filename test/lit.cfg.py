@@ -28,6 +28,24 @@ config.substitutions.append(
 config.environment["PYTHONPATH"] = os.path.join(config.monocard_src_root,
                                                 "python")
 
+# An ASan+UBSan build (MONOCARD_SANITIZE, scripts/test-sanitized.sh): any
+# report aborts the process, so that a test expecting `not tool` (exit 1)
+# cannot mistake a sanitizer's exit for the tool's own error; that includes
+# LeakSanitizer's reports (the suite is leak-free). User poisoning is off
+# because LLVM's BumpPtrAllocator poisons memory only where its inline code
+# is compiled with ASan: MLIR's StorageUniquer allocator is shared by our instrumented
+# attribute storage (which poisons each fresh slab) and uninstrumented
+# libMLIR (which then writes into it without unpoisoning), a false
+# "use-after-poison". Variables set in the environment come last and win.
+if getattr(config, "monocard_sanitize", "").upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("sanitized")
+    config.environment["ASAN_OPTIONS"] = ":".join(filter(None, [
+        "halt_on_error=1:abort_on_error=1:detect_leaks=1:allow_user_poisoning=0",
+        os.environ.get("ASAN_OPTIONS")]))
+    config.environment["UBSAN_OPTIONS"] = ":".join(filter(None, [
+        "halt_on_error=1:abort_on_error=1:print_stacktrace=1",
+        os.environ.get("UBSAN_OPTIONS")]))
+
 if shutil.which("ptxas", path="/usr/local/cuda/bin"):
     config.available_features.add("ptxas")
 

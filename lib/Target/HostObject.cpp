@@ -152,6 +152,15 @@ llvm::Error monocard::linkExecutable(llvm::StringRef objectPath,
     for (const char *a : {"-lpthread", "-lm"})
       owned.push_back(a);
   }
+#ifdef MONOCARD_LINK_SANITIZE
+  // A sanitized build's runtime archives call into the sanitizer runtimes
+  // (MONOCARD_SANITIZE, scripts/test-sanitized.sh). clang links those
+  // statically, before -static-libstdc++'s archive, so the CUDA program's
+  // static C++ runtime does not clash with ASan's operator new.
+  for (const char *a : {"-fsanitize=address,undefined",
+                        "-fno-sanitize-recover=undefined"})
+    owned.push_back(a);
+#endif
   llvm::SmallVector<llvm::StringRef> argv(owned.begin(), owned.end());
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*clang, argv, std::nullopt, {}, 0, 0,
