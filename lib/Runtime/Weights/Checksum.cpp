@@ -2,13 +2,13 @@
 
 #include "monocard/Runtime/Weights/Checksum.h"
 
+#include "WorkerThreads.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <system_error>
-#include <thread>
 #include <unistd.h>
 
 using namespace monocard;
@@ -50,9 +50,9 @@ inline uint64_t avalanche(uint64_t H) {
   return H ^ (H >> 32);
 }
 
-/// Runs \p Work(I, Buffer) for I in [0, N) on as many threads as the
-/// machine has (at most 32), each taking the next index; stops at the first
-/// false. Returns whether all returned true.
+/// Runs \p Work(I, Buffer) for I in [0, N) on the worker threads, each
+/// taking the next index; stops at the first false. Returns whether all
+/// returned true.
 bool forEachBlock(
     uint64_t N,
     const std::function<bool(uint64_t, std::vector<unsigned char> &)> &Work) {
@@ -68,19 +68,7 @@ bool forEachBlock(
         Ok.store(false);
     }
   };
-  uint64_t Threads = std::min<uint64_t>(
-      std::min(std::max(std::thread::hardware_concurrency(), 1u), 32u), N);
-  std::vector<std::thread> Workers;
-  for (uint64_t I = 1; I < Threads; ++I) {
-    try {
-      Workers.emplace_back(Run);
-    } catch (const std::system_error &) {
-      break; // fewer threads, same hashes
-    }
-  }
-  Run();
-  for (std::thread &W : Workers)
-    W.join();
+  runOnThreads(workerThreads(N), Run);
   return Ok.load();
 }
 

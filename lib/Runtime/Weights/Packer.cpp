@@ -8,6 +8,8 @@
 #include "monocard/Runtime/Weights/Safetensors.h"
 #include "monocard/Runtime/Weights/WeightsFile.h"
 
+#include "WorkerThreads.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -19,8 +21,6 @@
 #include <mutex>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <system_error>
-#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -577,22 +577,6 @@ std::vector<Task> splitIntoTasks(const std::vector<Planned> &Plan) {
   return Tasks;
 }
 
-/// Worker threads: MONOCARD_PACK_THREADS if set to a positive number, else
-/// the hardware's, at most MaxDefaultThreads; never more than tasks.
-unsigned packThreads(size_t Tasks) {
-  constexpr unsigned MaxDefaultThreads = 32, MaxThreads = 256;
-  unsigned N = std::min(std::max(std::thread::hardware_concurrency(), 1u),
-                        MaxDefaultThreads);
-  if (const char *Env = std::getenv("MONOCARD_PACK_THREADS")) {
-    char *End = nullptr;
-    long V = std::strtol(Env, &End, 10);
-    if (End != Env && *End == '\0' && V > 0)
-      N = static_cast<unsigned>(std::min<long>(V, MaxThreads));
-  }
-  return static_cast<unsigned>(
-      std::max<size_t>(1, std::min<size_t>(N, Tasks)));
-}
-
 /// Runs the tasks on a pool of threads (the caller included), each taking
 /// the next task in order. Output ranges are disjoint (planRecipe checks),
 /// so pwrite needs no locking. On failure the others stop taking tasks and
@@ -623,18 +607,7 @@ bool runTasks(const std::vector<Task> &Tasks, int Fd, uint64_t DataBase,
       }
     }
   };
-  unsigned Threads = packThreads(Tasks.size());
-  std::vector<std::thread> Workers;
-  for (unsigned I = 1; I < Threads; ++I) {
-    try {
-      Workers.emplace_back(Work);
-    } catch (const std::system_error &) {
-      break; // fewer threads, same bytes
-    }
-  }
-  Work();
-  for (std::thread &W : Workers)
-    W.join();
+  runOnThreads(workerThreads(Tasks.size()), Work);
   return FailedAt == SIZE_MAX;
 }
 
